@@ -1,0 +1,592 @@
+"""An in-process fake of Slack (Web API, file downloads, response_url, Socket Mode) over real HTTP.
+
+The real slack_sdk / slack_bolt clients talk to it through `base_url=fake.api_url`, so tests
+exercise the same wire formats as production (slack.md §3, §4, §6). Run it standalone with
+`python -m tests.fakes.slack --port N --latency-ms 50` for benchmarks; the `/_fake/...` routes
+then script it over HTTP.
+"""
+
+# Waiting helpers take a timeout (not asyncio.timeout) so a failure says what was awaited.
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import mimetypes
+import signal
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from tests.fakes.slack_socket import SocketLink, poll_until
+
+# What files.slack.com answers when the bearer token (or the files:read scope) is missing:
+# 200 with a login page, not 401 (slack.md §6.3).
+_LOGIN_PAGE = (
+    "<!DOCTYPE html><html><head><title>Slack</title></head>"
+    "<body><h1>Sign in to your workspace</h1></body></html>"
+)
+# The first ts handed out is 1700000000.000100, like the examples in slack.md.
+_FIRST_TS_MICROS = 1_700_000_000_000_000
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One Web API request as the fake received it."""
+
+    method: str
+    http_verb: str
+    params: dict[str, Any]
+    authorization: str | None
+    time: float
+
+
+@dataclass(frozen=True)
+class FileRequest:
+    """One request for a file under /files-pri/."""
+
+    path: str
+    authorization: str | None
+    file_id: str | None
+    status: int
+
+
+@dataclass
+class _Failure:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+class FakeSlack:
+    """A Slack workspace with one bot, served on 127.0.0.1 for the length of a test."""
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = "xoxb-test-token",
+        app_token: str = "xapp-1-test",
+        team: str = "T0TEST",
+        bot_user: str = "U0BOT",
+        bot_id: str = "B0BOT",
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.bot_token = bot_token
+        self.app_token = app_token
+        self.team = team
+        self.bot_user = bot_user
+        self.bot_id = bot_id
+        self.host = host
+        self.url = ""
+        self.api_url = ""
+        self.socket_url = ""
+        self.calls: list[ApiCall] = []
+        self.messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.ephemerals: list[dict[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []
+        self.responses_by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.reactions: list[dict[str, Any]] = []
+        self.file_requests: list[FileRequest] = []
+        self.files: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.connections_opened = 0
+        self.link = SocketLink()
+        self._file_bytes: dict[str, bytes] = {}
+        self._redirects: dict[str, str] = {}
+        self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._latency = 0.0
+        self._ts_micros = _FIRST_TS_MICROS
+        self._file_seq = 0
+        self._runner: web.AppRunner | None = None
+        self._handlers: dict[str, Handler] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.getPermalink": self._chat_get_permalink,
+            "files.info": self._files_info,
+            "users.info": self._users_info,
+            "usergroups.users.list": self._usergroups_users_list,
+            "conversations.info": self._conversations_info,
+            "reactions.add": self._reactions_add,
+        }
+
+    # ----------------------------------------------------------------------------- lifecycle
+
+    async def start(self, port: int = 0) -> None:
+        """Bind the server (port 0 picks a free one) and fill in the URLs."""
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/files-pri/{team_file}/{tail:.*}", self._download)
+        app.router.add_post("/response/{key}", self._response_url)
+        app.router.add_get("/link", self.link.handle)
+        app.router.add_get("/link/", self.link.handle)
+        _add_control_routes(app, self)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, port)
+        await site.start()
+        bound_port = self._runner.addresses[0][1]
+        self.url = f"http://{self.host}:{bound_port}"
+        self.api_url = f"{self.url}/api/"
+        self.socket_url = f"ws://{self.host}:{bound_port}/link"
+
+    async def close(self) -> None:
+        """Close open sockets first: aiohttp's cleanup would otherwise wait on their handlers."""
+        await self.link.close_sockets()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ----------------------------------------------------------------------------- scripting
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        """The recorded calls to one Web API method, oldest first."""
+        return [call for call in self.calls if call.method == method]
+
+    def add_user(self, user_id: str, *, name: str | None = None) -> dict[str, Any]:
+        """Register a user for users.info."""
+        name = name or user_id.lower()
+        user = {
+            "id": user_id,
+            "team_id": self.team,
+            "name": name,
+            "real_name": name.title(),
+            "is_bot": False,
+            "deleted": False,
+            "profile": {"display_name": name, "real_name": name.title()},
+        }
+        self.users[user_id] = user
+        return user
+
+    def add_usergroup(self, group_id: str, members: list[str]) -> None:
+        """Register a user group for usergroups.users.list."""
+        self.usergroups[group_id] = list(members)
+
+    def add_channel(
+        self, channel_id: str, *, name: str | None = None, is_member: bool = True
+    ) -> dict[str, Any]:
+        """Register a channel for conversations.info (unknown ids get a public default)."""
+        channel = _channel_object(channel_id, name=name, is_member=is_member)
+        self.channels[channel_id] = channel
+        return channel
+
+    def add_file(
+        self,
+        data: bytes,
+        *,
+        name: str,
+        mimetype: str,
+        channel: str,
+        user: str,
+        file_id: str | None = None,
+        filetype: str | None = None,
+    ) -> dict[str, Any]:
+        """Host `data` as an uploaded file and return its Slack file object (slack.md §5.2)."""
+        if not self.url:
+            raise RuntimeError("start() the fake before add_file(): file URLs need its origin")
+        if file_id is None:
+            self._file_seq += 1
+            file_id = f"F0FAKE{self._file_seq:04d}"
+        if filetype is None:
+            filetype = _filetype(name, mimetype)
+        created = int(time.time())
+        base = f"{self.url}/files-pri/{self.team}-{file_id}"
+        quoted = quote(name)
+        file_obj: dict[str, Any] = {
+            "id": file_id,
+            "created": created,
+            "timestamp": created,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "pretty_type": filetype.upper(),
+            "user": user,
+            "size": len(data),
+            "mode": "hosted",
+            "is_external": False,
+            "is_public": True,
+            "public_url_shared": False,
+            "url_private": f"{base}/{quoted}",
+            "url_private_download": f"{base}/download/{quoted}",
+            "permalink": f"https://fake.slack.com/files/{user}/{file_id}/{quoted}",
+            "channels": [channel],
+            "has_rich_preview": False,
+        }
+        self.files[file_id] = file_obj
+        self._file_bytes[file_id] = data
+        return dict(file_obj)
+
+    def fail_next(
+        self,
+        method: str,
+        status: int,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        count: int = 1,
+    ) -> None:
+        """Answer the next `count` calls to `method` with this status, body and headers."""
+        if body is None:
+            body = {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}
+        for _ in range(count):
+            self._failures[method].append(_Failure(status, dict(body), dict(headers or {})))
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every Web API answer by `seconds` (simulated network time for benchmarks)."""
+        self._latency = seconds
+
+    def redirect_file(self, file_id: str, to_url: str) -> None:
+        """Make downloads of `file_id` answer 302 to `to_url` (for token-confinement tests)."""
+        self._redirects[file_id] = to_url
+
+    def response_url(self, key: str = "x") -> str:
+        """A response_url on this fake; POSTs land in `responses` and `responses_by_key[key]`."""
+        return f"{self.url}/response/{quote(key, safe='')}"
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Poll `predicate` every 10 ms; on timeout fail with what the fake has seen so far."""
+        await poll_until(predicate, timeout, self._describe)
+
+    def _describe(self) -> str:
+        methods = [call.method for call in self.calls]
+        posted = {channel: len(msgs) for channel, msgs in self.messages.items()}
+        return (
+            f"condition not met; API calls: {methods}; messages per channel: {posted}; "
+            f"ephemerals: {len(self.ephemerals)}; responses: {len(self.responses)}; "
+            f"acks: {sorted(self.link.acks)}"
+        )
+
+    # ----------------------------------------------------------------------------- Socket Mode
+
+    @property
+    def acks(self) -> dict[str, dict[str, Any]]:
+        """Ack frames from the client, by envelope_id."""
+        return self.link.acks
+
+    async def wait_connected(self, timeout: float = 5.0, *, connections: int = 1) -> None:
+        """Wait until `connections` sockets have been accepted in total and one is open."""
+        await self.link.wait_connected(timeout, connections=connections)
+
+    async def push(self, envelope: dict[str, Any]) -> str:
+        """Push an envelope to the connected client; returns its envelope_id."""
+        return await self.link.push(envelope)
+
+    async def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait for and return the ack frame for `envelope_id`."""
+        return await self.link.wait_ack(envelope_id, timeout)
+
+    async def assert_no_ack(self, envelope_id: str, within: float = 0.5) -> None:
+        """Fail if `envelope_id` is acked within the observation window."""
+        await self.link.assert_no_ack(envelope_id, within)
+
+    async def send_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Send Slack's `disconnect` frame to every open socket."""
+        await self.link.send_disconnect(reason)
+
+    # ----------------------------------------------------------------------------- HTTP
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await _merged_params(request)
+        authorization = request.headers.get("Authorization")
+        self.calls.append(ApiCall(method, request.method, params, authorization, time.time()))
+        if self._latency:
+            await asyncio.sleep(self._latency)
+        failures = self._failures.get(method)
+        if failures:
+            failure = failures.popleft()
+            return web.json_response(failure.body, status=failure.status, headers=failure.headers)
+        auth_error = self._check_token(method, authorization)
+        if auth_error:
+            return web.json_response({"ok": False, "error": auth_error})
+        if method == "apps.connections.open":
+            self.connections_opened += 1
+            return web.json_response(
+                {"ok": True, "url": f"{self.socket_url}?ticket={self.connections_opened}"}
+            )
+        handler = self._handlers.get(method)
+        # Unknown methods succeed so the bot can call anything the fake need not model.
+        body = handler(params) if handler else {"ok": True}
+        return web.json_response(body)
+
+    def _check_token(self, method: str, authorization: str | None) -> str | None:
+        if not authorization:
+            return "not_authed"
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        return None if authorization == f"Bearer {expected}" else "invalid_auth"
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        team_file = request.match_info["team_file"]
+        file_id = team_file.split("-", 1)[1] if "-" in team_file else None
+        authorization = request.headers.get("Authorization")
+
+        def record(status: int) -> None:
+            self.file_requests.append(FileRequest(request.path, authorization, file_id, status))
+
+        if file_id in self._redirects:
+            record(302)
+            raise web.HTTPFound(self._redirects[file_id])
+        if authorization != f"Bearer {self.bot_token}":
+            record(200)
+            return web.Response(text=_LOGIN_PAGE, content_type="text/html")
+        if file_id not in self._file_bytes:
+            record(404)
+            return web.Response(status=404, text="file not found")
+        record(200)
+        return web.Response(
+            body=self._file_bytes[file_id], content_type=self.files[file_id]["mimetype"]
+        )
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        text = await request.text()
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = {"_raw": text}
+        self.responses.append(body)
+        self.responses_by_key[request.match_info["key"]].append(body)
+        return web.json_response({"ok": True})
+
+    # ----------------------------------------------------------------------------- methods
+
+    def _next_ts(self) -> str:
+        self._ts_micros += 100
+        return f"{self._ts_micros // 1_000_000}.{self._ts_micros % 1_000_000:06d}"
+
+    def _auth_test(self, _params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake.slack.com/",
+            "team": "Fake Team",
+            "user": "modbot",
+            "team_id": self.team,
+            "user_id": self.bot_user,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = params.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not (params.get("text") or params.get("blocks") or params.get("attachments")):
+            return {"ok": False, "error": "no_text"}
+        message = {
+            **_without_auth_fields(params),
+            "type": "message",
+            "user": self.bot_user,
+            "bot_id": self.bot_id,
+            "ts": self._next_ts(),
+        }
+        message.setdefault("text", "")
+        message.setdefault("blocks", [])
+        message.setdefault("thread_ts", None)
+        self.messages[channel].append(message)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = params.get("channel"), params.get("ts")
+        found = [m for m in self.messages.get(channel or "", []) if m["ts"] == ts]
+        if not found:
+            return {"ok": False, "error": "message_not_found"}
+        message = found[0]
+        for field in ("text", "blocks", "attachments", "metadata"):
+            if field in params:
+                message[field] = params[field]
+        message["edited"] = {"user": self.bot_user, "ts": self._next_ts()}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": message["text"],
+            "message": message,
+        }
+
+    def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not params.get("user"):
+            return {"ok": False, "error": "user_not_found"}
+        message_ts = self._next_ts()
+        self.ephemerals.append({**_without_auth_fields(params), "message_ts": message_ts})
+        return {"ok": True, "message_ts": message_ts}
+
+    def _chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = params.get("channel"), params.get("message_ts")
+        if not channel or not ts:
+            return {"ok": False, "error": "message_not_found"}
+        permalink = f"https://fake.slack.com/archives/{channel}/p{str(ts).replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": permalink}
+
+    def _files_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_obj = self.files.get(params.get("file", ""))
+        if file_obj is None:
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": file_obj, "comments": [], "response_metadata": {}}
+
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(params.get("user", ""))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
+
+    def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        members = self.usergroups.get(params.get("usergroup", ""))
+        if members is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(members)}
+
+    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel_id = params.get("channel")
+        if not channel_id:
+            return {"ok": False, "error": "channel_not_found"}
+        channel = self.channels.get(channel_id) or _channel_object(channel_id)
+        return {"ok": True, "channel": channel}
+
+    def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not (params.get("channel") and params.get("timestamp") and params.get("name")):
+            return {"ok": False, "error": "invalid_arguments"}
+        reaction = {k: params[k] for k in ("channel", "timestamp", "name")}
+        if reaction in self.reactions:
+            return {"ok": False, "error": "already_reacted"}
+        self.reactions.append(reaction)
+        return {"ok": True}
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+async def _merged_params(request: web.Request) -> dict[str, Any]:
+    """Query string, then form body, then JSON body: slack_sdk uses all three (slack.md §6.1)."""
+    params: dict[str, Any] = dict(request.query)
+    if request.method != "POST" or not request.can_read_body:
+        return params
+    if request.content_type == "application/json":
+        body = await request.json()
+        if isinstance(body, dict):
+            params.update(body)
+    elif request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        params.update({k: v if isinstance(v, str) else repr(v) for k, v in form.items()})
+    # Form posts carry blocks as a JSON string; Slack accepts either, so store parsed values.
+    for field in ("blocks", "attachments"):
+        if isinstance(params.get(field), str):
+            with contextlib.suppress(ValueError):
+                params[field] = json.loads(params[field])
+    return params
+
+
+def _without_auth_fields(params: dict[str, Any]) -> dict[str, Any]:
+    # Bolt adds team_id to every call (slack.md gotcha 8); it is not part of the message.
+    return {k: v for k, v in params.items() if k not in ("token", "team_id")}
+
+
+def _channel_object(
+    channel_id: str, *, name: str | None = None, is_member: bool = True
+) -> dict[str, Any]:
+    return {
+        "id": channel_id,
+        "name": name or channel_id.lower(),
+        "is_channel": True,
+        "is_private": channel_id.startswith("G"),
+        "is_archived": False,
+        "is_member": is_member,
+    }
+
+
+def _filetype(name: str, mimetype: str) -> str:
+    if "." in name:
+        return name.rsplit(".", 1)[1].lower()
+    guessed = mimetypes.guess_extension(mimetype) or ".bin"
+    return guessed.lstrip(".")
+
+
+# --------------------------------------------------------------------------------- standalone
+
+
+def _add_control_routes(app: web.Application, fake: FakeSlack) -> None:
+    """HTTP routes that script the fake from another process (benchmarks)."""
+
+    def json_view(get: Callable[[web.Request], Any]) -> Callable[[web.Request], Awaitable[Any]]:
+        async def view(request: web.Request) -> web.Response:
+            return web.json_response(get(request))
+
+        return view
+
+    async def add_file(request: web.Request) -> web.Response:
+        # Raw bytes in the body and metadata in the query keep large images cheap to upload.
+        q = request.query
+        missing = [k for k in ("name", "mimetype", "channel", "user") if k not in q]
+        if missing:
+            return web.json_response({"ok": False, "error": f"missing {missing}"}, status=400)
+        file_obj = fake.add_file(
+            await request.read(),
+            name=q["name"],
+            mimetype=q["mimetype"],
+            channel=q["channel"],
+            user=q["user"],
+            file_id=q.get("file_id"),
+            filetype=q.get("filetype"),
+        )
+        return web.json_response({"ok": True, "file": file_obj})
+
+    async def set_latency(request: web.Request) -> web.Response:
+        body = await request.json()
+        fake.set_latency(float(body["seconds"]))
+        return web.json_response({"ok": True})
+
+    def calls(request: web.Request) -> list[dict[str, Any]]:
+        method = request.query.get("method")
+        chosen = fake.calls_to(method) if method else fake.calls
+        return [asdict(call) for call in chosen]
+
+    app.router.add_post("/_fake/files", add_file)
+    app.router.add_post("/_fake/latency", set_latency)
+    app.router.add_get("/_fake/calls", json_view(calls))
+    app.router.add_get("/_fake/messages", json_view(lambda _r: fake.messages))
+    app.router.add_get("/_fake/ephemerals", json_view(lambda _r: fake.ephemerals))
+    app.router.add_get("/_fake/responses", json_view(lambda _r: fake.responses))
+
+
+async def _serve(port: int, latency_ms: float, host: str) -> None:
+    fake = FakeSlack(host=host)
+    fake.set_latency(latency_ms / 1000)
+    await fake.start(port)
+    # The first line is the contract with whoever launched us: the origin to talk to.
+    print(fake.url, flush=True)
+    print(f"api_url={fake.api_url} socket_url={fake.socket_url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await fake.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    asyncio.run(_serve(args.port, args.latency_ms, args.host))
+
+
+if __name__ == "__main__":
+    main()
