@@ -1,0 +1,130 @@
+"""Slack Web API adapter: posts alerts, thread replies and ephemeral answers; looks up files."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.errors import FetchFailed, ModbotError
+from bot.messages import SlackMessage
+from bot.model import AlertRef
+
+log = logging.getLogger(__name__)
+
+
+class SlackUnavailable(ModbotError):
+    """Slack refused or failed a call we cannot do without."""
+
+
+class Notifier(Protocol):
+    """The port the core uses to say things in Slack."""
+
+    async def post_alert(self, message: SlackMessage) -> AlertRef: ...
+    async def reply(self, alert: AlertRef, message: SlackMessage) -> None: ...
+    async def update(self, alert: AlertRef, message: SlackMessage) -> None: ...
+    async def note(self, message: SlackMessage) -> None: ...
+    async def respond(self, response_url: str, message: SlackMessage) -> None: ...
+    async def permalink(self, channel: str, ts: str) -> str | None: ...
+    async def file_info(self, file_id: str) -> dict[str, Any]: ...
+
+
+def web_client(token: str, base_url: str) -> AsyncWebClient:
+    """One client for the whole app; Bolt copies its base URL and retry handlers per request.
+
+    Slack's 429 answers are retried after Retry-After, 5xx and dropped connections a few times.
+    """
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=15,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=3),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=8),
+            AsyncServerErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
+class SlackNotifier:
+    def __init__(self, client: AsyncWebClient, alert_channel: str) -> None:
+        self._client = client
+        self._alert_channel = alert_channel
+
+    async def post_alert(self, message: SlackMessage) -> AlertRef:
+        response = await self._call(
+            "chat_postMessage",
+            channel=self._alert_channel,
+            unfurl_links=False,
+            unfurl_media=False,
+            **message.as_kwargs(),
+        )
+        channel = str(response.get("channel") or self._alert_channel)
+        ts = str(response["ts"])
+        return AlertRef(channel, ts, await self.permalink(channel, ts))
+
+    async def reply(self, alert: AlertRef, message: SlackMessage) -> None:
+        await self._call(
+            "chat_postMessage",
+            channel=alert.channel,
+            thread_ts=alert.ts,
+            unfurl_links=False,
+            unfurl_media=False,
+            **message.as_kwargs(),
+        )
+
+    async def update(self, alert: AlertRef, message: SlackMessage) -> None:
+        await self._call("chat_update", channel=alert.channel, ts=alert.ts, **message.as_kwargs())
+
+    async def note(self, message: SlackMessage) -> None:
+        await self._call(
+            "chat_postMessage",
+            channel=self._alert_channel,
+            unfurl_links=False,
+            unfurl_media=False,
+            **message.as_kwargs(),
+        )
+
+    async def respond(self, response_url: str, message: SlackMessage) -> None:
+        webhook = AsyncWebhookClient(response_url, timeout=15)
+        body = {"response_type": "ephemeral", "replace_original": False, **message.as_kwargs()}
+        response = await webhook.send_dict(body)
+        if response.status_code >= 400:
+            raise SlackUnavailable(f"response_url answered HTTP {response.status_code}")
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            response = await self._client.chat_getPermalink(channel=channel, message_ts=ts)
+        except SlackApiError as exc:  # a missing link is not worth failing an alert for
+            log.info("no permalink for %s/%s: %s", channel, ts, exc.response.get("error"))
+            return None
+        link = response.get("permalink")
+        return str(link) if link else None
+
+    async def file_info(self, file_id: str) -> dict[str, Any]:
+        try:
+            response = await self._client.files_info(file=file_id)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            raise FetchFailed(
+                f"slack file {file_id}",
+                f"Slack would not describe the file ({error})",
+                transient=exc.response.status_code >= 500,
+            ) from None
+        return dict(response["file"])
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return await getattr(self._client, method)(**kwargs)
+        except SlackApiError as exc:
+            raise SlackUnavailable(
+                f"Slack {method} failed: {exc.response.get('error') or exc.response.status_code}"
+            ) from None

@@ -1,0 +1,163 @@
+"""Every setting modbot reads, from the environment or a `.env` file, validated once at start."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class ReviewBackendName(StrEnum):
+    SLACK = "slack"
+    A2I = "a2i"
+    NONE = "none"
+
+
+class A2ITrigger(StrEnum):
+    POLICY = "policy"
+    FLOW = "flow"
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """PRODUCT §7 settings table. Names are a contract with operators: keep them exactly."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    slack_bot_token: SecretStr = Field(alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+
+    alert_channel: str = Field(alias="MODBOT_ALERT_CHANNEL")
+    watch_channels: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), alias="MODBOT_WATCH_CHANNELS"
+    )
+    policy_file: str | None = Field(None, alias="MODBOT_POLICY_FILE")
+
+    review_backend: ReviewBackendName = Field(
+        ReviewBackendName.SLACK, alias="MODBOT_REVIEW_BACKEND"
+    )
+    review_quorum: int = Field(1, ge=1, le=25, alias="MODBOT_REVIEW_QUORUM")
+    reviewers: Annotated[tuple[str, ...], NoDecode] = Field((), alias="MODBOT_REVIEWERS")
+    review_remind_minutes: float = Field(60, gt=0, alias="MODBOT_REVIEW_REMIND_MINUTES")
+
+    a2i_flow_definition_arn: str | None = Field(None, alias="MODBOT_A2I_FLOW_DEFINITION_ARN")
+    a2i_trigger: A2ITrigger = Field(A2ITrigger.POLICY, alias="MODBOT_A2I_TRIGGER")
+    s3_bucket: str | None = Field(None, alias="MODBOT_S3_BUCKET")
+    s3_prefix: str = Field("modbot/", alias="MODBOT_S3_PREFIX")
+    aws_region: str | None = Field(None, alias="AWS_REGION")
+    aws_default_region: str | None = Field(None, alias="AWS_DEFAULT_REGION")
+    a2i_events_queue_url: str | None = Field(None, alias="MODBOT_A2I_EVENTS_QUEUE_URL")
+    a2i_poll_seconds: float = Field(60, gt=0, alias="MODBOT_A2I_POLL_SECONDS")
+
+    rekognition_tps: float = Field(5, gt=0, le=1000, alias="MODBOT_REKOGNITION_TPS")
+    max_download_bytes: int = Field(26_214_400, gt=0, alias="MODBOT_MAX_DOWNLOAD_BYTES")
+    allow_private_networks: Annotated[tuple[Network, ...], NoDecode] = Field(
+        (), alias="MODBOT_ALLOW_PRIVATE_NETWORKS"
+    )
+
+    database_url: str = Field("sqlite:///modbot.db", alias="DATABASE_URL")
+    port: int = Field(3000, ge=1, le=65535, alias="PORT")
+
+    @field_validator("watch_channels", "reviewers", "allow_private_networks", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            return None
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith("sqlite:"):
+            raise ValueError("only sqlite: URLs are supported for now (sqlite:///path.db)")
+        return value
+
+    @model_validator(mode="after")
+    def _a2i_needs(self) -> Settings:
+        if self.review_backend is ReviewBackendName.A2I:
+            missing = [
+                name
+                for name, value in (
+                    ("MODBOT_A2I_FLOW_DEFINITION_ARN", self.a2i_flow_definition_arn),
+                    ("MODBOT_S3_BUCKET", self.s3_bucket),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"MODBOT_REVIEW_BACKEND=a2i needs {' and '.join(missing)}")
+        return self
+
+    @property
+    def region(self) -> str | None:
+        """AWS_REGION, else AWS_DEFAULT_REGION (botocore itself only reads the latter)."""
+        return self.aws_region or self.aws_default_region
+
+    @property
+    def slack_api_origin(self) -> str:
+        parts = urlsplit(self.slack_api_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The async driver URL for DATABASE_URL."""
+        return self.database_url.replace("sqlite:", "sqlite+aiosqlite:", 1)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings or raise ConfigError with one line per problem, naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError([_describe(error) for error in exc.errors()]) from None
+
+
+def _describe(error: Any) -> str:
+    loc = error.get("loc") or ()
+    name = str(loc[0]) if loc else "settings"
+    field = Settings.model_fields.get(name)
+    variable = field.alias if field is not None and field.alias else name
+    if error.get("type") == "missing":
+        return f"{variable}: required but not set"
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not loc:
+        return message
+    return f"{variable}: {message}"

@@ -1,0 +1,19 @@
+"""Shared fixtures: a clean environment (no proxies, no stray SLACK_/AWS_ settings) for every test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_STRAY = ("SLACK_", "MODBOT_", "AWS_", "DATABASE_URL", "PORT")
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> None:
+    """Proxies would hijack loopback traffic and stray settings would change how apps are built."""
+    for name in list(os.environ):
+        if name.startswith(_STRAY) or name in _PROXIES:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # a developer's .env must not leak into tests

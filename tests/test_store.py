@@ -1,0 +1,88 @@
+"""The store: durable, deduplicated intake and the cached detections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.model import (
+    AlertRef,
+    Decision,
+    Detection,
+    ImageRef,
+    Label,
+    Origin,
+    ScanRequest,
+    Trigger,
+)
+from bot.store import Store
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> Store:
+    store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path}/state.db")
+    await store.create()
+    yield store
+    await store.close()
+
+
+def _request(key: str) -> ScanRequest:
+    return ScanRequest(
+        ImageRef(url=f"https://x.example/{key}.png"), Origin(Trigger.LINK, "C1"), key
+    )
+
+
+async def test_redelivered_event_adds_nothing(store: Store) -> None:
+    """The same event id twice records its scans once."""
+    assert len(await store.accept([_request("a"), _request("b")], event_id="Ev1")) == 2
+    assert await store.accept([_request("c")], event_id="Ev1") == []
+    assert len(await store.pending()) == 2
+
+
+async def test_same_dedup_key_is_one_scan(store: Store) -> None:
+    """Two events naming the same image in the same message make one scan."""
+    assert len(await store.accept([_request("a")], event_id="Ev1")) == 1
+    assert await store.accept([_request("a")], event_id="Ev2") == []
+
+
+async def test_pending_work_survives_a_reopen(tmp_path: Path) -> None:
+    """Accepted but unfinished scans are found again by a new process."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/state.db"
+    first = Store.from_url(url)
+    await first.create()
+    [scan_id] = await first.accept([_request("a")])
+    await first.close()
+    second = Store.from_url(url)
+    await second.create()
+    [pending] = await second.pending()
+    assert pending.scan_id == scan_id
+    assert pending.request == _request("a")
+    await second.finish(scan_id, sha256="ab", decision=Decision.ALLOW, mode="enforce")
+    assert await second.pending() == []
+    assert await second.status_counts() == {"done": 1}
+    await second.close()
+
+
+async def test_detections_round_trip_by_hash(store: Store) -> None:
+    """A saved detection comes back equal, keyed by the image hash."""
+    detection = Detection(
+        labels=(Label("Explicit", "", 1, 91.5), Label("Explicit Nudity", "Explicit", 2, 91.5)),
+        model_version="7.0",
+        min_confidence=40.0,
+    )
+    await store.save_detection("f" * 64, detection)
+    assert await store.detection("f" * 64) == detection
+    assert await store.detection("0" * 64) is None
+
+
+async def test_earliest_alert_for_the_same_bytes(store: Store) -> None:
+    """A re-post finds the first alert for its bytes, not its own."""
+    [first, second] = await store.accept([_request("a"), _request("b")])
+    await store.save_alert(first, "h" * 64, AlertRef("C0", "1.1", "https://p/1"), Decision.REVIEW)
+    assert await store.earliest_alert("h" * 64, excluding=second) == AlertRef(
+        "C0", "1.1", "https://p/1"
+    )
+    assert await store.earliest_alert("h" * 64, excluding=first) is None
+    actions = [row["action"] for row in await store.audit_log(first)]
+    assert actions == ["alerted"]
