@@ -1,0 +1,357 @@
+"""Turn any posted image into a JPEG or PNG that Rekognition accepts, or say why it cannot be."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pillow_heif
+from PIL import (
+    AvifImagePlugin,
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageFile,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    WebPImagePlugin,
+)
+
+from bot.errors import ImageRejected
+
+MAX_BYTES = 5 * 1024 * 1024  # Rekognition's Bytes limit, 5,242,880
+MIN_SIDE = 80
+MAX_SIDE = 10_000
+# 80 MP covers every common camera at full resolution (61 MP full frame, 50 MP phone modes) and
+# bounds a full non-JPEG decode at ~320 MB (RGBA). It stays under Pillow's own 89.5 MP warning
+# threshold, which its GIF, TIFF and MPO loaders still apply, so no image we accept trips it.
+MAX_PIXELS = 80_000_000
+
+_BOMB = "image too large to process (decompression bomb guard)"
+_FILL = 0.85  # aim re-encodes at 85% of MAX_BYTES: output size only roughly follows pixel count
+_QUALITIES = (90, 85, 80, 75, 70, 65)  # one entry per encode attempt: bounded and deterministic
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    EOFError,
+    struct.error,
+    ZeroDivisionError,
+    RuntimeError,
+)  # what decoders raise on bad bytes
+
+pillow_heif.register_heif_opener()  # once, at import: Pillow then knows HEIF as it knows JPEG
+
+# Each format is parsed by its own plugin only (we sniffed it first), which also skips the
+# pixel check inside Image.open: it reads the global Image.MAX_IMAGE_PIXELS and warns or raises
+# on its own terms, where we want one limit and one message, checked before any decoding.
+_OPENERS: dict[str, Callable[[io.BytesIO], ImageFile.ImageFile]] = {
+    "JPEG": JpegImagePlugin.jpeg_factory,
+    "PNG": PngImagePlugin.PngImageFile,
+    "GIF": GifImagePlugin.GifImageFile,
+    "WEBP": WebPImagePlugin.WebPImageFile,
+    "BMP": BmpImagePlugin.BmpImageFile,
+    "TIFF": TiffImagePlugin.TiffImageFile,
+    "HEIF": pillow_heif.HeifImageFile,
+    "AVIF": AvifImagePlugin.AvifImageFile,
+}
+_PASS_MODES = {"JPEG": {"L", "RGB"}, "PNG": {"1", "L", "LA", "P", "RGB", "RGBA"}}
+_MAGIC = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\0", "TIFF"),
+    (b"MM\0*", "TIFF"),
+)
+_BMP_INFO_SIZES = {12, 40, 52, 56, 64, 108, 124}  # every BITMAPINFOHEADER variant
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+_ANY_BRANDS = {b"mif1", b"msf1"}  # generic HEIF containers: the compatible brands say which codec
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}  # the table ImageOps.exif_transpose uses
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """Bytes ready for Rekognition, with what was done to them."""
+
+    data: bytes
+    format: str  # "JPEG" or "PNG"
+    width: int
+    height: int
+    source_format: str  # as sniff_image named it
+    reencoded: bool  # False: `data` is the caller's bytes, untouched
+
+
+class _Source(io.BytesIO):
+    """The input; notes reads that ran past its end, which Pillow forgives under
+    LOAD_TRUNCATED_IMAGES, a global that other code may turn on."""
+
+    short = False  # some read got fewer bytes than it asked for
+    ran_out = False  # some read got nothing at all
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        chunk = super().read(size)
+        if size is not None and size > len(chunk):
+            self.short = True
+            self.ran_out = self.ran_out or not chunk
+        return chunk
+
+
+def sniff_image(data: bytes) -> str | None:
+    """Name the image format from magic bytes alone (no decoding), or None if it is not one."""
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:2] == b"BM" and len(data) >= 18 and _u32le(data, 14) in _BMP_INFO_SIZES:
+        return "BMP"  # "BM" alone would also match text, so the info header size must fit too
+    if data[4:8] == b"ftyp":
+        return _sniff_ftyp(data)
+    return None
+
+
+def _u32le(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at : at + 4], "little")
+
+
+def _sniff_ftyp(data: bytes) -> str | None:
+    major = data[8:12]
+    end = min(len(data), int.from_bytes(data[:4], "big"), 256)
+    brands = {data[i : i + 4] for i in range(16, end - 3, 4)} | {major}
+    if major in _AVIF_BRANDS or (major in _ANY_BRANDS and brands & _AVIF_BRANDS):
+        return "AVIF"
+    if major in _HEIF_BRANDS | _ANY_BRANDS:
+        return "HEIF"
+    return None
+
+
+def prepare_image(data: bytes) -> PreparedImage:
+    """Check `data` and make it a JPEG or PNG within Rekognition's limits, or ImageRejected."""
+    if not data:
+        raise ImageRejected("empty file")
+    fmt = sniff_image(data)
+    if fmt is None:
+        raise ImageRejected("not an image", "its first bytes match no image format")
+    png_exif = _check_container(data, fmt)
+    src = _Source(data)
+    with _open(src, fmt) as img:
+        width, height = img.size
+        if width * height > MAX_PIXELS:
+            raise ImageRejected(_BOMB, f"{_px(width, height)} is over {MAX_PIXELS:,} pixels")
+        # Entropy-coded data escapes every 0xFF, so an end marker after the scan header can only
+        # be the image's own end; a cut-off JPEG has none (libjpeg itself would just pad it).
+        # Searching from the back finds a complete file's marker at once.
+        if fmt == "JPEG" and data.rfind(b"\xff\xd9", src.tell()) < 0:
+            raise ImageRejected("truncated image", "JPEG data ends before its end marker")
+        orientation = _orientation(img, png_exif)
+        _check_sides(*_oriented(img.size, orientation))
+        if _fits_as_is(img, data, fmt, orientation):
+            return PreparedImage(data, fmt, width, height, fmt, reencoded=False)
+        return _reencode(img, src, fmt, orientation, len(data))
+
+
+def _open(src: _Source, fmt: str) -> ImageFile.ImageFile:
+    try:
+        return _OPENERS[fmt](src)
+    # GIF and MPO plugins apply Pillow's global pixel limit themselves; the warning is only
+    # an exception where warnings are errors (as in our tests), but then it means the same.
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(_BOMB, str(exc)) from exc
+    except _DECODE_ERRORS as exc:
+        reason = "truncated image" if src.short else "not an image"
+        raise ImageRejected(reason, f"{fmt} header unreadable: {exc}") from exc
+
+
+def _check_container(data: bytes, fmt: str) -> bytes | None:
+    """Catch cut-off files whose container records its length; return a PNG's eXIf if any.
+
+    This needs no decoding, and it holds even where LOAD_TRUNCATED_IMAGES is on (pillow_heif
+    then decodes a truncated HEIC as black instead of failing).
+    """
+    if fmt == "PNG":
+        return _walk_png(data)
+    if fmt == "WEBP" and 8 + _u32le(data, 4) > len(data):
+        raise ImageRejected("truncated image", "WebP data ends before its RIFF size")
+    if fmt in ("HEIF", "AVIF"):
+        _walk_boxes(data)
+    return None
+
+
+def _walk_png(data: bytes) -> bytes | None:
+    """Check every chunk's length and CRC up to IEND (no inflating); return the eXIf body."""
+    view, pos, exif = memoryview(data), 8, None
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        if zlib.crc32(view[pos + 4 : end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
+            raise ImageRejected("truncated image", f"PNG {kind.decode('latin-1')} chunk is corrupt")
+        if kind == b"eXIf":
+            exif = bytes(view[pos + 8 : end - 4])
+        if kind == b"IEND":
+            return exif
+        pos = end
+    raise ImageRejected("truncated image", "PNG data ends before its IEND chunk")
+
+
+def _walk_boxes(data: bytes) -> None:
+    """Check that the top-level ISO BMFF boxes (HEIF, AVIF) fit in the file."""
+    pos = 0
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise ImageRejected("truncated image", "HEIF data ends inside a box header")
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size == 1:  # a 64-bit size follows the type
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+        elif size == 0:  # the last box runs to the end of the file
+            return
+        if size < 8 or pos + size > len(data):
+            raise ImageRejected("truncated image", "HEIF data ends inside a box")
+        pos += size
+
+
+def _orientation(img: ImageFile.ImageFile, png_exif: bytes | None) -> int:
+    """EXIF orientation 1..8 (1 = as stored); read once, as resizing drops TIFF's tags."""
+    if img.format == "TIFF":  # Pillow's TIFF loader turns the image upright itself
+        return 1
+    try:
+        if img.format == "PNG":  # PngImageFile.getexif() would decode the image to look for it
+            exif = Image.Exif()
+            if png_exif:
+                exif.load(png_exif)
+        else:
+            exif = img.getexif()
+        value = exif.get(0x0112, 1)
+        return value if value in _TRANSPOSE else 1
+    except _DECODE_ERRORS:
+        return 1  # a broken EXIF block is no reason to refuse the picture
+
+
+def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+
+
+def _px(width: int, height: int) -> str:
+    return f"{width}\N{MULTIPLICATION SIGN}{height} px"
+
+
+def _check_sides(width: int, height: int) -> None:
+    if min(width, height) < MIN_SIDE:
+        raise ImageRejected(
+            f"image too small ({_px(width, height)}; at least {MIN_SIDE} px a side is needed)"
+        )
+    if min(width, height) * MAX_SIDE < MIN_SIDE * max(width, height):
+        raise ImageRejected(
+            f"image too long and thin ({_px(width, height)}; shrunk to {MAX_SIDE:,} px long "
+            f"it would be under {MIN_SIDE} px wide)"
+        )
+
+
+def _fits_as_is(img: ImageFile.ImageFile, data: bytes, fmt: str, orientation: int) -> bool:
+    return (
+        fmt in _PASS_MODES
+        and img.mode in _PASS_MODES[fmt]
+        and orientation == 1
+        and len(data) <= MAX_BYTES
+        and max(img.size) <= MAX_SIDE
+        # A 16-bit PNG can still open as "RGB"; the IHDR bit depth byte tells.
+        and (fmt != "PNG" or (data[24] <= 8 and not getattr(img, "is_animated", False)))
+    )
+
+
+def _reencode(
+    img: ImageFile.ImageFile, src: _Source, fmt: str, orientation: int, nbytes: int
+) -> PreparedImage:
+    size = img.size  # before draft(), which shrinks img.size
+    min_scale = MIN_SIDE / min(size)
+    scale = min(1.0, MAX_SIDE / max(size))
+    if fmt == "JPEG" and nbytes > MAX_BYTES:  # same codec, so size follows pixel count
+        scale = min(scale, math.sqrt(_FILL * MAX_BYTES / nbytes))
+    if fmt == "JPEG" and scale < 1:
+        # Decoding at 1/2, 1/4 or 1/8 costs a fraction of a full decode plus a resample, and
+        # Rekognition resizes internally anyway; so round down to a scale libjpeg does natively.
+        scale = max(min_scale, max((s for s in (0.5, 0.25, 0.125) if s <= scale), default=scale))
+        img.draft("RGB", _scaled(size, scale))
+    decoded = _normalise(_decode(img, src))
+    for quality in _QUALITIES:
+        target = _scaled(size, scale)
+        data, out_fmt, (width, height) = _encode(decoded, target, orientation, quality)
+        if len(data) <= MAX_BYTES:
+            return PreparedImage(data, out_fmt, width, height, fmt, reencoded=True)
+        scale = max(min_scale, scale * math.sqrt(_FILL * MAX_BYTES / len(data)))
+    raise ImageRejected("image too large to process", f"still over {MAX_BYTES:,} bytes when shrunk")
+
+
+def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    # Ceiling matches libjpeg's draft sizes and keeps a side at MIN_SIDE from rounding to 79.
+    return (
+        min(MAX_SIDE, math.ceil(size[0] * scale - 1e-9)),
+        min(MAX_SIDE, math.ceil(size[1] * scale - 1e-9)),
+    )
+
+
+def _decode(img: ImageFile.ImageFile, src: _Source) -> ImageFile.ImageFile:
+    try:
+        img.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(_BOMB, str(exc)) from exc
+    except _DECODE_ERRORS as exc:
+        raise ImageRejected("truncated image", str(exc)) from exc
+    if src.ran_out:
+        raise ImageRejected("truncated image", "the data ends before the image does")
+    return img
+
+
+def _normalise(img: Image.Image) -> Image.Image:
+    """Bring any mode to L, RGB or (only when some pixel is see-through) RGBA."""
+    if img.mode == "I" or img.mode.startswith("I;16"):  # 16-bit greys (PNG, TIFF) to 8-bit
+        return img.convert("I").point(lambda v: v / 257).convert("L")
+    if "A" in img.mode or "a" in img.mode or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        opaque = rgba.getchannel("A").getextrema() == (255, 255)
+        return rgba.convert("RGB") if opaque else rgba
+    if img.mode in ("L", "RGB"):
+        return img
+    try:
+        return img.convert("L" if img.mode == "1" else "RGB")
+    except ValueError as exc:  # LAB, HSV and the like have no direct route to RGB
+        raise ImageRejected("unsupported image format", f"colour mode {img.mode}") from exc
+
+
+def _encode(
+    img: Image.Image, size: tuple[int, int], orientation: int, quality: int
+) -> tuple[bytes, str, tuple[int, int]]:
+    """Encode at `size` (as stored), upright; JPEG unless some pixel is see-through."""
+    if img.size != size:
+        img = img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if orientation in _TRANSPOSE:
+        img = img.transpose(_TRANSPOSE[orientation])
+    # Transparent images stay PNG with their alpha, so they reach Rekognition exactly as an
+    # uploaded transparent PNG does; flattening would have to guess a background, and Slack
+    # shows both light and dark ones, so a guess could hide strokes that people can see.
+    fmt = "PNG" if img.mode == "RGBA" else "JPEG"
+    out = io.BytesIO()
+    if fmt == "PNG":
+        img.save(out, fmt)
+    else:
+        img.save(out, fmt, quality=quality)
+    return out.getvalue(), fmt, img.size
