@@ -34,7 +34,7 @@ def claims_image(mimetype: str | None, name: str | None, filetype: str | None = 
         return True
     if filetype and filetype.lower() in IMAGE_EXTENSIONS:
         return True
-    return bool(name) and extension(name) in IMAGE_EXTENSIONS
+    return name is not None and extension(name) in IMAGE_EXTENSIONS
 
 
 def extension(name_or_url: str) -> str:
@@ -97,7 +97,9 @@ def message_images(
     links += [url for url in links_in_blocks(message.get("blocks")) if url not in links]
     ts = origin.message_ts or ""
     for url in links[:MAX_LINKS_PER_MESSAGE]:
-        requests.append(ScanRequest(ImageRef(url=url), origin, f"{key_prefix}link:{channel}:{ts}:{url}"))
+        requests.append(
+            ScanRequest(ImageRef(url=url), origin, f"{key_prefix}link:{channel}:{ts}:{url}")
+        )
     return requests
 
 

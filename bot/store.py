@@ -60,7 +60,7 @@ class Store:
         try:
             async with self._engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001 - any failure means "not reachable" for /healthz
+        except Exception:
             return False
         return True
 
@@ -167,9 +167,7 @@ class Store:
 
     async def status_counts(self) -> dict[str, int]:
         async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(scans.c.status, func.count()).group_by(scans.c.status)
-            )
+            rows = await conn.execute(select(scans.c.status, func.count()).group_by(scans.c.status))
             return {str(row[0]): int(row[1]) for row in rows}
 
     # -- detections -----------------------------------------------------------------------
@@ -217,7 +215,9 @@ class Store:
                     created_at=time.time(),
                 )
             )
-            await write_audit(conn, scan_id, "alerted", None, {"channel": alert.channel, "ts": alert.ts})
+            await write_audit(
+                conn, scan_id, "alerted", None, {"channel": alert.channel, "ts": alert.ts}
+            )
 
     async def alert_for(self, scan_id: str) -> AlertRef | None:
         async with self._engine.connect() as conn:

@@ -1,0 +1,15 @@
+"""Slack listeners, one module per concern; `register_all` is the one place that composes them."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.services import Services
+from handlers import actions, commands, events, shortcuts
+
+
+def register_all(app: AsyncApp, services: Services) -> None:
+    events.register(app, services)
+    commands.register(app, services)
+    shortcuts.register(app, services)
+    actions.register(app, services)

@@ -1,10 +1,12 @@
-"""Shared fixtures: a clean environment (no proxies, no stray SLACK_/AWS_ settings) for every test."""
+"""Shared fixtures: a clean environment (no proxies, no stray SLACK_/AWS_ settings) per test."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 _STRAY = ("SLACK_", "MODBOT_", "AWS_", "DATABASE_URL", "PORT")
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
@@ -17,3 +19,13 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str
         if name.startswith(_STRAY) or name in _PROXIES:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # a developer's .env must not leak into tests
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """moto in server mode for S3 and SQS, shared by the tests that need them."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

@@ -1,0 +1,79 @@
+"""`modbot` command line: `serve`, `policy check FILE`, `policy a2i-conditions [FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from bot import logs
+from bot.app import serve_http, serve_socket
+from bot.errors import ConfigError
+from bot.policy import a2i_activation_conditions, check_policy_file, load_policy
+from bot.settings import load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modbot", description="Image moderation for Slack.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the bot")
+    transport = serve.add_mutually_exclusive_group()
+    transport.add_argument("--http", action="store_true", help="force HTTP mode")
+    transport.add_argument("--socket", action="store_true", help="force Socket Mode")
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (default $PORT or 3000)")
+
+    policy = commands.add_parser("policy", help="work with policy files")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_commands.add_parser("check", help="validate a policy file")
+    check.add_argument("file")
+    conditions = policy_commands.add_parser(
+        "a2i-conditions", help="print A2I HumanLoopActivationConditions for the review band"
+    )
+    conditions.add_argument("file", nargs="?", default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.policy_command == "check":
+            code, message = check_policy_file(args.file)
+            print(message, file=sys.stdout if code == 0 else sys.stderr)
+            return code
+        policy = load_policy(args.file or os.environ.get("MODBOT_POLICY_FILE"))
+        print(json.dumps(a2i_activation_conditions(policy), indent=2))
+        return 0
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"modbot: {problem}", file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    socket_mode = args.socket or (settings.slack_app_token is not None and not args.http)
+    if socket_mode and settings.slack_app_token is None:
+        raise ConfigError(["SLACK_APP_TOKEN: required for Socket Mode (--socket)"])
+    if not socket_mode and settings.slack_signing_secret is None:
+        raise ConfigError(["SLACK_SIGNING_SECRET: required for HTTP mode"])
+    secrets = [settings.slack_bot_token.get_secret_value()]
+    secrets += [
+        s.get_secret_value() for s in (settings.slack_signing_secret, settings.slack_app_token) if s
+    ]
+    policy = load_policy(settings.policy_file)
+    logs.configure(secrets=secrets)
+    if socket_mode:
+        asyncio.run(serve_socket(settings, policy))
+    else:
+        serve_http(settings, policy, args.port or settings.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

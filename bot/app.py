@@ -1,0 +1,168 @@
+"""The one composition root: builds every part from Settings; runs over HTTP or Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.detector import RekognitionDetector, rekognition_client
+from bot.fetch import Fetcher
+from bot.notifier import SlackNotifier, web_client
+from bot.pipeline import Pipeline, PipelineConfig, plain_detect
+from bot.policy import Policy
+from bot.ratelimit import RateLimiter
+from bot.review import build_review_backend
+from bot.services import Services
+from bot.settings import Settings
+from bot.store import Store
+from handlers import register_all
+
+log = logging.getLogger(__name__)
+
+SLACK_FILES_ORIGIN = "https://files.slack.com"
+
+
+@dataclass
+class Runtime:
+    """Everything a running modbot holds, started and stopped together."""
+
+    settings: Settings
+    store: Store
+    client: AsyncWebClient
+    pipeline: Pipeline
+    bolt: AsyncApp
+    detector: RekognitionDetector
+
+
+@asynccontextmanager
+async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
+    """Build, start, and on exit drain and close every part (in reverse order)."""
+    async with AsyncExitStack() as stack:
+        store = Store.from_url(settings.sqlalchemy_url)
+        stack.push_async_callback(store.close)
+        await store.create()
+        token = settings.slack_bot_token.get_secret_value()
+        client = web_client(token, settings.slack_api_url)
+        notifier = SlackNotifier(client, settings.alert_channel)
+        fetcher = await stack.enter_async_context(
+            Fetcher(
+                token_origins=(SLACK_FILES_ORIGIN, settings.slack_api_origin),
+                trusted_origins=(settings.slack_api_origin,),
+                allow_networks=settings.allow_private_networks,
+                max_bytes=settings.max_download_bytes,
+            )
+        )
+        limiter = RateLimiter(settings.rekognition_tps)
+        concurrency = min(64, max(4, math.ceil(settings.rekognition_tps * 2)))
+        detector = RekognitionDetector(rekognition_client(settings.region, concurrency), limiter)
+        stack.callback(detector.close)
+        reviews = await stack.enter_async_context(
+            build_review_backend(
+                settings, store=store, notifier=notifier, client=client, detector=detector
+            )
+        )
+        flow_trigger = reviews.a2i is not None and reviews.a2i.detects
+        pipeline = Pipeline(
+            store=store,
+            fetcher=fetcher,
+            detect=reviews.detect_with_flow if flow_trigger else plain_detect(detector),
+            notifier=notifier,
+            policy=policy,
+            reviews=reviews.backend,
+            config=PipelineConfig(
+                bot_token=token,
+                workers=min(64, max(8, concurrency + 4)),
+                watch_channels=frozenset(settings.watch_channels),
+            ),
+        )
+        bolt = AsyncApp(
+            client=client,
+            signing_secret=(
+                settings.slack_signing_secret.get_secret_value()
+                if settings.slack_signing_secret
+                else None
+            ),
+            process_before_response=True,
+            logger=logging.getLogger("slack_bolt"),
+        )
+        register_all(bolt, Services(pipeline=pipeline, policy=policy, votes=reviews.votes))
+        await pipeline.start()
+        stack.push_async_callback(pipeline.stop)
+        yield Runtime(settings, store, client, pipeline, bolt, detector)
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+def http_app(settings: Settings, policy: Policy) -> web.Application:
+    """POST /slack/events (events, commands, interactivity; signatures checked), GET /healthz."""
+    app = web.Application()
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with running(settings, policy) as runtime:
+            app[RUNTIME] = runtime
+            yield
+
+    async def slack_events(request: web.Request) -> web.Response:
+        runtime = request.app[RUNTIME]
+        response = await runtime.bolt.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def healthz(request: web.Request) -> web.Response:
+        runtime = request.app[RUNTIME]
+        reachable = await runtime.store.ping()
+        body = {
+            "ok": reachable,
+            "store": "ok" if reachable else "unreachable",
+            "queued": runtime.pipeline.queued,
+        }
+        return web.json_response(body, status=200 if reachable else 503)
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def serve_http(settings: Settings, policy: Policy, port: int) -> None:
+    log.info("modbot listening on port %d (HTTP mode)", port)
+    # aiohttp turns SIGTERM/SIGINT into a graceful exit that runs the cleanup contexts.
+    web.run_app(http_app(settings, policy), port=port, print=None, shutdown_timeout=25)
+
+
+@asynccontextmanager
+async def socket_mode(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
+    """The same runtime, fed over a Socket Mode WebSocket instead of HTTP."""
+    assert settings.slack_app_token is not None
+    async with running(settings, policy) as runtime:
+        handler = AsyncSocketModeHandler(
+            runtime.bolt,
+            app_token=settings.slack_app_token.get_secret_value(),
+            web_client=runtime.client,
+        )
+        await handler.connect_async()  # type: ignore[no-untyped-call]  # untyped in slack_bolt
+        try:
+            yield runtime
+        finally:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+
+
+async def serve_socket(settings: Settings, policy: Policy) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with socket_mode(settings, policy):
+        log.info("modbot connected (Socket Mode)")
+        await stop.wait()

@@ -1,0 +1,139 @@
+"""The human-review port and the choice of backend (MODBOT_REVIEW_BACKEND), with its tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.detector import Detector
+from bot.model import AlertRef, Detection, History, ScanReport
+from bot.notifier import Notifier
+from bot.review_a2i import A2IConfig, A2IReviews
+from bot.review_slack import Reviewers, SlackVotes
+from bot.review_store import ReviewStore
+from bot.settings import ReviewBackendName, Settings
+from bot.store import Store
+from bot.verdict_reporter import VerdictReporter
+
+
+class ReviewBackend(Protocol):
+    """Starts human reviews and knows their state; verdicts come back in the alert's thread."""
+
+    buttons: bool  # the alert carries vote buttons
+    name: str
+
+    async def start(self, report: ScanReport, alert: AlertRef, image: bytes) -> None: ...
+
+    async def history(self, sha256: str, scan_id: str) -> History: ...
+
+
+@dataclass
+class ReviewSetup:
+    backend: ReviewBackend | None
+    votes: SlackVotes | None = None  # the vote handler's entry point (slack backend)
+    a2i: A2IReviews | None = None  # owns the scan call for the `flow` trigger
+
+    async def detect_with_flow(
+        self, scan_id: str, image: bytes, min_confidence: float
+    ) -> Detection:
+        assert self.a2i is not None
+        return await self.a2i.detect(scan_id, image, min_confidence)
+
+
+@asynccontextmanager
+async def build_review_backend(
+    settings: Settings,
+    *,
+    store: Store,
+    notifier: Notifier,
+    client: AsyncWebClient,
+    detector: Detector,
+    reminder_tick: float = 60.0,
+) -> AsyncIterator[ReviewSetup]:
+    """Build the configured backend and run its background work for as long as the app runs."""
+    if settings.review_backend is ReviewBackendName.NONE:
+        yield ReviewSetup(None)
+        return
+    reviews = ReviewStore(store.engine)
+    reporter = VerdictReporter(store, reviews, notifier)
+    tasks: list[Coroutine[Any, Any, None]] = [reporter.run()]
+    setup: ReviewSetup
+    if settings.review_backend is ReviewBackendName.SLACK:
+        votes = SlackVotes(
+            store=store,
+            reviews=reviews,
+            notifier=notifier,
+            reporter=reporter,
+            reviewers=Reviewers(client, settings.reviewers),
+            quorum=settings.review_quorum,
+            remind_after=settings.review_remind_minutes * 60,
+        )
+        tasks.append(votes.run_reminders(min(reminder_tick, settings.review_remind_minutes * 60)))
+        setup = ReviewSetup(votes, votes=votes)
+    else:
+        a2i = _a2i_backend(
+            settings,
+            store=store,
+            reviews=reviews,
+            notifier=notifier,
+            reporter=reporter,
+            detector=detector,
+        )
+        tasks.append(a2i.run_poller())
+        if settings.a2i_events_queue_url:
+            tasks.append(a2i.consume_events())
+        setup = ReviewSetup(a2i, a2i=a2i)
+    running = [asyncio.create_task(task) for task in tasks]
+    try:
+        yield setup
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        if setup.a2i is not None:
+            setup.a2i.close()
+
+
+def _a2i_backend(
+    settings: Settings,
+    *,
+    store: Store,
+    reviews: ReviewStore,
+    notifier: Notifier,
+    reporter: VerdictReporter,
+    detector: Detector,
+) -> A2IReviews:
+    assert settings.a2i_flow_definition_arn  # both checked by Settings for the a2i backend
+    assert settings.s3_bucket
+    session = boto3.session.Session()
+    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    region = settings.region
+    return A2IReviews(
+        config=A2IConfig(
+            flow_definition_arn=settings.a2i_flow_definition_arn,
+            bucket=settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            trigger=settings.a2i_trigger.value,
+            queue_url=settings.a2i_events_queue_url,
+            poll_seconds=settings.a2i_poll_seconds,
+        ),
+        store=store,
+        reviews=reviews,
+        notifier=notifier,
+        reporter=reporter,
+        detector=detector,
+        s3=session.client("s3", region_name=region, config=config),
+        a2i=session.client("sagemaker-a2i-runtime", region_name=region, config=config),
+        sqs=(
+            session.client("sqs", region_name=region, config=config)
+            if settings.a2i_events_queue_url
+            else None
+        ),
+    )

@@ -1,0 +1,149 @@
+"""Human review inside Slack: vote buttons on the alert, a quorum, an allow-list, reminders."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from enum import StrEnum
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages
+from bot.errors import ModbotError
+from bot.model import AlertRef, History, ScanReport
+from bot.notifier import Notifier
+from bot.review_store import ReviewStore
+from bot.store import Store
+from bot.verdict import Verdict, tally
+from bot.verdict_reporter import VerdictReporter, review_history
+
+log = logging.getLogger(__name__)
+
+
+class VoteResult(StrEnum):
+    REFUSED = "refused"  # not an allowed reviewer: nothing recorded
+    CLOSED = "closed"  # a verdict already exists (or there is no such review)
+    RECORDED = "recorded"  # counted; the quorum is not reached yet
+    DECIDED = "decided"  # this vote produced the verdict
+
+
+class Reviewers:
+    """MODBOT_REVIEWERS: user ids and user-group ids (whose members count). Empty: anyone."""
+
+    def __init__(self, client: AsyncWebClient, entries: Sequence[str], ttl: float = 300) -> None:
+        self._client = client
+        self._users = frozenset(e for e in entries if not e.startswith("S"))
+        self._groups = tuple(e for e in entries if e.startswith("S"))
+        self._ttl = ttl
+        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        self.entries = tuple(entries)
+
+    async def allows(self, user: str) -> bool:
+        if not self.entries or user in self._users:
+            return True
+        for group in self._groups:
+            if user in await self._group_members(group):
+                return True
+        return False
+
+    async def _group_members(self, group: str) -> frozenset[str]:
+        cached = self._members.get(group)
+        if cached and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            response = await self._client.usergroups_users_list(usergroup=group)
+        except SlackApiError as exc:
+            log.warning("cannot read user group %s: %s", group, exc.response.get("error"))
+            return cached[1] if cached else frozenset()  # last known members, else nobody
+        members = frozenset(response.get("users") or ())
+        self._members[group] = (time.monotonic(), members)
+        return members
+
+
+class SlackVotes:
+    """The `slack` review backend."""
+
+    buttons = True
+    name = "slack"
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        reviews: ReviewStore,
+        notifier: Notifier,
+        reporter: VerdictReporter,
+        reviewers: Reviewers,
+        quorum: int,
+        remind_after: float,
+    ) -> None:
+        self._store = store
+        self._reviews = reviews
+        self._notifier = notifier
+        self._reporter = reporter
+        self._reviewers = reviewers
+        self._quorum = quorum
+        self._remind_after = remind_after
+
+    async def start(self, report: ScanReport, alert: AlertRef, image: bytes) -> None:
+        del image  # reviewers look at the original message, not a copy
+        if await self._reviews.open(report.scan_id, report.sha256, self.name):
+            started = messages.review_started(
+                quorum=self._quorum, reviewers=self._reviewers.entries
+            )
+            await self._notifier.reply(alert, started)
+
+    async def history(self, sha256: str, scan_id: str) -> History:
+        return await review_history(self._store, self._reviews, sha256, scan_id)
+
+    async def vote(self, scan_id: str, user: str, violation: bool) -> VoteResult:
+        if not await self._reviewers.allows(user):
+            return VoteResult.REFUSED
+        votes = await self._reviews.vote(scan_id, user, violation)
+        if votes is None:
+            return VoteResult.CLOSED
+        outcome = tally(votes, self._quorum)
+        if outcome is None:
+            return VoteResult.RECORDED
+        review = await self._reviews.get(scan_id)
+        started = review.created_at if review else time.time()
+        verdict = Verdict(
+            violation=outcome,
+            labels=await self._cause_labels(scan_id) if outcome else (),
+            reviewers=tuple(u for u, v in votes.items() if v is outcome),
+            seconds=time.time() - started,
+        )
+        if not await self._reviews.decide(scan_id, verdict, user):
+            return VoteResult.CLOSED  # another vote decided it a moment earlier
+        self._reporter.wake()
+        return VoteResult.DECIDED
+
+    async def _cause_labels(self, scan_id: str) -> tuple[str, ...]:
+        """Votes confirm the labels that caused the alert (reviewers vote on the whole image)."""
+        message = await self._store.alert_message(scan_id) or {}
+        return tuple(message.get("causes") or ())
+
+    async def remind(self) -> None:
+        """Post a reminder under reviews left open longer than MODBOT_REVIEW_REMIND_MINUTES."""
+        now = time.time()
+        for review in await self._reviews.open_reviews(self.name):
+            last = review.reminded_at or review.created_at
+            if now - last < self._remind_after:
+                continue
+            alert = await self._store.alert_for(review.scan_id)
+            if alert is None:
+                continue
+            try:
+                await self._notifier.reply(alert, messages.review_reminder(now - review.created_at))
+            except ModbotError as exc:
+                log.warning("reminder for %s not posted: %s", review.scan_id, exc)
+                continue
+            await self._reviews.mark_reminded(review.scan_id)
+
+    async def run_reminders(self, tick: float) -> None:
+        while True:
+            await asyncio.sleep(tick)
+            await self.remind()

@@ -1,0 +1,83 @@
+"""Tells verdicts in Slack: thread reply, alert update. Works from the database outbox, so a
+verdict reached just before a crash or while Slack was down is still reported later."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot import messages
+from bot.errors import ModbotError
+from bot.model import History, PriorVerdict
+from bot.notifier import Notifier
+from bot.review_store import Review, ReviewStore
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class VerdictReporter:
+    def __init__(
+        self, store: Store, reviews: ReviewStore, notifier: Notifier, *, interval: float = 30.0
+    ) -> None:
+        self._store = store
+        self._reviews = reviews
+        self._notifier = notifier
+        self._interval = interval
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Report whatever is pending now, then again whenever woken (or every `interval`)."""
+        while True:
+            self._wake.clear()
+            await self.report_pending()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+
+    async def report_pending(self) -> None:
+        for review in await self._reviews.unreported():
+            try:
+                await self._report(review)
+            except ModbotError as exc:  # Slack down: the outbox keeps it for the next round
+                log.warning("verdict for %s not reported yet: %s", review.scan_id, exc)
+
+    async def _report(self, review: Review) -> None:
+        alert = await self._store.alert_for(review.scan_id)
+        if alert is not None:
+            if review.verdict is not None:
+                original = await self._store.alert_message(review.scan_id)
+                await self._notifier.update(
+                    alert, messages.resolved_alert(original, review.verdict)
+                )
+                await self._notifier.reply(alert, messages.verdict(review.verdict))
+            else:
+                await self._notifier.reply(
+                    alert, messages.review_failed(review.detail or "", review.loop_name)
+                )
+        await self._reviews.mark_reported(review.scan_id)
+
+
+async def review_history(store: Store, reviews: ReviewStore, sha256: str, scan_id: str) -> History:
+    """What earlier posts of the same bytes settled: a verdict, or a review still open."""
+    history = History(earlier_alert=await store.earliest_alert(sha256, excluding=scan_id))
+    decided = await reviews.latest_verdict(sha256)
+    if decided is not None and decided.verdict is not None:
+        history = History(
+            earlier_alert=history.earlier_alert,
+            verdict=PriorVerdict(
+                violation=decided.verdict.violation,
+                labels=decided.verdict.labels,
+                alert=await store.alert_for(decided.scan_id),
+            ),
+        )
+    still_open = await reviews.open_for(sha256, excluding=scan_id)
+    if still_open is not None and history.verdict is None:
+        history = History(
+            earlier_alert=history.earlier_alert,
+            open_review=await store.alert_for(still_open.scan_id),
+        )
+    return history

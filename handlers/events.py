@@ -1,0 +1,25 @@
+"""Events API listeners: uploads and links in messages, and `file_shared`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot import extract
+from bot.services import Services
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    # The app runs with process_before_response: the work is recorded in the database before
+    # Slack gets its 200 / ack, so an accepted image survives a crash right after the ack.
+
+    @app.event("message")  # every subtype: unhandled events would go un-acked in Socket Mode
+    async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        requests = extract.from_message_event(event, body.get("team_id"))
+        await services.pipeline.accept(requests, event_id=body.get("event_id"))
+
+    @app.event("file_shared")
+    async def on_file_shared(event: dict[str, Any], body: dict[str, Any]) -> None:
+        requests = extract.from_file_shared_event(event, body.get("team_id"))
+        await services.pipeline.accept(requests, event_id=body.get("event_id"))

@@ -1,0 +1,256 @@
+"""Runs the real modbot app against every local stand-in, for the *_functional tests.
+
+Slack: FakeSlack (Web API, file hosting, Socket Mode). AWS: the Rekognition/A2I emulator.
+Links: an image server on 127.0.0.2 (the only private address the bot is allowed to reach)
+and a "target" server on 127.0.0.1 that plays the internal service an attacker aims at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.app import RUNTIME, Runtime, http_app, socket_mode
+from bot.policy import load_policy
+from bot.settings import load_settings
+from tests.fakes import slack_payloads as payloads
+from tests.fakes.aws import AwsEmulator
+from tests.fakes.images import make_image
+from tests.fakes.slack import FakeSlack
+from tests.fakes.web import WebServer
+
+SIGNING_SECRET = "test-signing-secret-0123456789"
+ALERTS = "C0ALERTS"
+GENERAL = "C0GENERAL"
+POSTER = "U0POSTER"
+MODERATOR = "U0MOD"
+
+# Colours the emulator recognises (see AwsEmulator.script); anything else scans clean.
+REVIEW_COLOR = (200, 40, 40)
+FLAG_COLOR = (40, 40, 200)
+CLEAN_COLOR = (40, 200, 40)
+
+
+@dataclass
+class Stack:
+    """The stand-ins, started; the bot is pointed at them through its normal settings."""
+
+    slack: FakeSlack
+    aws: AwsEmulator
+    web: WebServer  # 127.0.0.2, allowed by MODBOT_ALLOW_PRIVATE_NETWORKS
+    target: WebServer  # 127.0.0.1, must never be contacted
+    env: dict[str, str]
+    tmp: Path
+
+    def script_defaults(self) -> None:
+        self.aws.script(REVIEW_COLOR, {"Exposed Female Nipple": 72.4})
+        self.aws.script(FLAG_COLOR, {"Exposed Male Genitalia": 97.26, "Weapons": 55.0})
+
+    def upload(
+        self,
+        color: tuple[int, int, int],
+        *,
+        name: str = "photo.png",
+        channel: str = GENERAL,
+        size: tuple[int, int] = (320, 240),
+        data: bytes | None = None,
+        mimetype: str = "image/png",
+    ) -> dict[str, Any]:
+        """Put a file on the fake Slack and return its file object."""
+        data = data if data is not None else make_image(color, size, "PNG")
+        return self.slack.add_file(data, name=name, mimetype=mimetype, channel=channel, user=POSTER)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Top-level messages in the alerts channel (thread replies excluded)."""
+        return [m for m in self.slack.messages.get(ALERTS, []) if not m.get("thread_ts")]
+
+    def thread(self, alert: dict[str, Any]) -> list[dict[str, Any]]:
+        return [m for m in self.slack.messages.get(ALERTS, []) if m.get("thread_ts") == alert["ts"]]
+
+    def rekognition_calls(self) -> int:
+        return len(self.aws.calls)
+
+
+@dataclass
+class Bot:
+    """A running modbot and ways to talk to it the way Slack does."""
+
+    runtime: Runtime
+    stack: Stack
+    send: Callable[[str, dict[str, Any], int], Any]
+    events_sent: list[str] = field(default_factory=list)
+
+    async def event(self, body: dict[str, Any], *, retry: int = 0) -> Any:
+        return await self.send("events", body, retry)
+
+    async def command(
+        self, text: str, *, channel: str = GENERAL, user: str = POSTER, key: str = "cmd"
+    ) -> Any:
+        body = payloads.slash_command(text, channel, user, self.stack.slack.response_url(key))
+        return await self.send("commands", body, 0)
+
+    async def interaction(self, body: dict[str, Any]) -> Any:
+        return await self.send("interactive", body, 0)
+
+    async def idle(self, within: float = 10.0) -> None:
+        """Wait until every accepted scan has reached its outcome."""
+        await asyncio.wait_for(self.runtime.pipeline.idle(), within)
+
+
+def _set_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+@asynccontextmanager
+async def started_stack(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, *, moto_url: str | None = None
+) -> AsyncIterator[Stack]:
+    slack = FakeSlack()
+    aws = AwsEmulator(s3_endpoint=moto_url)
+    web_server = WebServer(host="127.0.0.2")
+    target = WebServer(host="127.0.0.1")
+    for server in (slack, aws, web_server, target):
+        await server.start()
+    env = {
+        **({"AWS_ENDPOINT_URL_S3": moto_url, "AWS_ENDPOINT_URL_SQS": moto_url} if moto_url else {}),
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "MODBOT_ALERT_CHANNEL": ALERTS,
+        "DATABASE_URL": f"sqlite:///{tmp}/modbot.db",
+        "MODBOT_ALLOW_PRIVATE_NETWORKS": "127.0.0.2/32",
+        "MODBOT_REKOGNITION_TPS": "50",
+        "AWS_ENDPOINT_URL_REKOGNITION": aws.url,
+        "AWS_ENDPOINT_URL_SAGEMAKER_A2I_RUNTIME": aws.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    _set_env(monkeypatch, env)
+    stack = Stack(slack, aws, web_server, target, env, tmp)
+    stack.script_defaults()
+    try:
+        yield stack
+    finally:
+        for server in (target, web_server, aws, slack):
+            await server.close()
+
+
+@asynccontextmanager
+async def http_bot(stack: Stack) -> AsyncIterator[Bot]:
+    """modbot in HTTP mode on an ephemeral port; requests are signed like Slack's."""
+    settings = load_settings()
+    app = http_app(settings, load_policy(settings.policy_file))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"http://127.0.0.1:{port}/slack/events"
+    async with aiohttp.ClientSession() as session:
+
+        async def send(kind: str, body: dict[str, Any], retry: int) -> dict[str, Any]:
+            raw, content_type = payloads.http_body(kind, body)
+            headers = {**payloads.signed_headers(SIGNING_SECRET, raw), "Content-Type": content_type}
+            if retry:
+                headers["X-Slack-Retry-Num"] = str(retry)
+                headers["X-Slack-Retry-Reason"] = "http_timeout"
+            async with session.post(url, data=raw.encode(), headers=headers) as response:
+                text = await response.text()
+                return {"status": response.status, "body": text}
+
+        bot = Bot(app[RUNTIME], stack, send)
+        bot.url = url  # type: ignore[attr-defined]
+        try:
+            yield bot
+        finally:
+            await runner.cleanup()
+
+
+@asynccontextmanager
+async def socket_bot(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Bot]:
+    """modbot in Socket Mode: envelopes pushed by the fake, acks recorded by it."""
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-test")
+    settings = load_settings()
+    async with socket_mode(settings, load_policy(settings.policy_file)) as runtime:
+        await stack.slack.wait_connected()
+
+        async def send(kind: str, body: dict[str, Any], retry: int) -> dict[str, Any]:
+            envelope_id = await stack.slack.push(payloads.envelope(kind, body, retry))
+            ack = await stack.slack.wait_ack(envelope_id)
+            return {"status": 200, "body": json.dumps(ack.get("payload") or {}), "ack": ack}
+
+        yield Bot(runtime, stack, send)
+
+
+@dataclass
+class A2I:
+    """A2I wiring for a test: bucket, events queue and flow definition (moto + emulator)."""
+
+    bucket: str
+    queue_url: str | None
+    flow_arn: str
+    sqs: Any
+
+    def queue_depth(self) -> int:
+        if self.queue_url is None:
+            return 0
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+
+def enable_a2i(
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    moto_url: str,
+    *,
+    trigger: str = "policy",
+    events: bool = True,
+    poll_seconds: float = 3600,
+    conditions: dict[str, Any] | None = None,
+    task_count: int = 1,
+) -> A2I:
+    """Configure MODBOT_REVIEW_BACKEND=a2i against moto S3/SQS and the emulator's A2I."""
+    import uuid
+
+    import boto3
+
+    suffix = uuid.uuid4().hex[:10]
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", **keys)
+    sqs = boto3.client("sqs", endpoint_url=moto_url, region_name="us-east-1", **keys)
+    bucket = f"modbot-{suffix}"
+    s3.create_bucket(Bucket=bucket)
+    queue_url = sqs.create_queue(QueueName=f"a2i-{suffix}")["QueueUrl"] if events else None
+    flow_arn = stack.aws.add_flow_definition(
+        f"fd-{suffix}",
+        output_s3_uri=f"s3://{bucket}/a2i-output",
+        conditions=conditions,
+        task_count=task_count,
+    )
+    stack.aws.set_events_queue(queue_url)
+    env = {
+        "MODBOT_REVIEW_BACKEND": "a2i",
+        "MODBOT_A2I_FLOW_DEFINITION_ARN": flow_arn,
+        "MODBOT_A2I_TRIGGER": trigger,
+        "MODBOT_S3_BUCKET": bucket,
+        "MODBOT_A2I_POLL_SECONDS": str(poll_seconds),
+    }
+    if queue_url:
+        env["MODBOT_A2I_EVENTS_QUEUE_URL"] = queue_url
+    _set_env(monkeypatch, env)
+    return A2I(bucket, queue_url, flow_arn, sqs)

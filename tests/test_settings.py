@@ -1,0 +1,110 @@
+"""Settings: PRODUCT §7 names and defaults, and one clear line per problem."""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import ReviewBackendName, load_settings
+
+
+def _set(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_defaults_match_the_product_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the two required variables set: every other setting has its documented default."""
+    _set(monkeypatch, SLACK_BOT_TOKEN="xoxb-1-abc", MODBOT_ALERT_CHANNEL="C0ALERTS")
+    settings = load_settings()
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.review_backend is ReviewBackendName.SLACK
+    assert settings.review_quorum == 1
+    assert settings.review_remind_minutes == 60
+    assert settings.a2i_trigger == "policy"
+    assert settings.s3_prefix == "modbot/"
+    assert settings.a2i_poll_seconds == 60
+    assert settings.rekognition_tps == 5
+    assert settings.max_download_bytes == 26214400
+    assert settings.database_url == "sqlite:///modbot.db"
+    assert settings.port == 3000
+    assert settings.watch_channels == ()
+
+
+def test_lists_and_networks_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Comma-separated channel ids, reviewers and CIDRs become tuples."""
+    _set(
+        monkeypatch,
+        SLACK_BOT_TOKEN="xoxb-1",
+        MODBOT_ALERT_CHANNEL="C1",
+        MODBOT_WATCH_CHANNELS="C1, C2",
+        MODBOT_REVIEWERS="U1,S2",
+        MODBOT_ALLOW_PRIVATE_NETWORKS="127.0.0.2/32,fd00::/8",
+        AWS_DEFAULT_REGION="eu-west-1",
+    )
+    settings = load_settings()
+    assert settings.watch_channels == ("C1", "C2")
+    assert settings.reviewers == ("U1", "S2")
+    assert settings.allow_private_networks == (
+        ipaddress.ip_network("127.0.0.2/32"),
+        ipaddress.ip_network("fd00::/8"),
+    )
+    assert settings.region == "eu-west-1"  # AWS_REGION unset: falls back to AWS_DEFAULT_REGION
+
+
+def test_every_problem_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bad values are reported together, each naming its environment variable."""
+    _set(
+        monkeypatch,
+        SLACK_BOT_TOKEN="not-a-token",
+        MODBOT_REVIEW_QUORUM="many",
+        MODBOT_ALLOW_PRIVATE_NETWORKS="10.0.0.0/33",
+        MODBOT_REKOGNITION_TPS="0",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    problems = caught.value.problems
+    assert any(p.startswith("SLACK_BOT_TOKEN: must be a bot token") for p in problems)
+    assert "MODBOT_ALERT_CHANNEL: required but not set" in problems
+    for name in ("MODBOT_REVIEW_QUORUM", "MODBOT_ALLOW_PRIVATE_NETWORKS", "MODBOT_REKOGNITION_TPS"):
+        assert any(p.startswith(f"{name}:") for p in problems), name
+    assert all("\n" not in p for p in problems)
+
+
+def test_a2i_backend_needs_its_flow_and_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Choosing the a2i backend without its flow definition and bucket stops the start."""
+    _set(
+        monkeypatch,
+        SLACK_BOT_TOKEN="xoxb-1",
+        MODBOT_ALERT_CHANNEL="C1",
+        MODBOT_REVIEW_BACKEND="a2i",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.problems == [
+        "MODBOT_REVIEW_BACKEND=a2i needs MODBOT_A2I_FLOW_DEFINITION_ARN and MODBOT_S3_BUCKET"
+    ]
+
+
+def test_serve_without_settings_prints_missing_variables_and_fails() -> None:
+    """`modbot serve` with nothing set: exit 2, one line per missing variable, no traceback."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "modbot: SLACK_BOT_TOKEN: required but not set",
+        "modbot: MODBOT_ALERT_CHANNEL: required but not set",
+    ]
+    assert "Traceback" not in done.stderr
