@@ -130,5 +130,3 @@ def sections(title: str, lines: Sequence[str]) -> list[dict[str, Any]]:
             current = f"{current}\n{line}" if current else line
     chunks.append(current)
     return [section(chunk) for chunk in chunks if chunk]
-
-

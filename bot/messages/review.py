@@ -87,9 +87,7 @@ def resolved_alert(original: Mapping[str, Any] | None, result: Verdict) -> Slack
     status = context(f"*{_verdict_line(result)}*")
     if not original:
         return SlackMessage(text=_verdict_line(result), blocks=(status,))
-    blocks = [
-        block for block in original.get("blocks") or () if block.get("type") != "actions"
-    ]
+    blocks = [block for block in original.get("blocks") or () if block.get("type") != "actions"]
     base = str(original.get("text") or "Moderation alert")
     outcome = "violation" if result.violation else "no violation"
     return SlackMessage(text=f"{base} (verdict: {outcome})", blocks=(*blocks[:49], status))

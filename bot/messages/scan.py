@@ -147,8 +147,7 @@ def alert(report: ScanReport, *, source_link: str | None, review_buttons: bool) 
         {
             "type": "section",
             "fields": [
-                {"type": "mrkdwn", "text": field}
-                for field in _source_fields(report, source_link)
+                {"type": "mrkdwn", "text": field} for field in _source_fields(report, source_link)
             ],
         },
         *_breakdown(report.detection.labels),
@@ -261,8 +260,11 @@ def policy_summary(policy: Policy, channel: str | None) -> SlackMessage:
     blocks = [section("\n".join(head))]
     if lines:
         blocks.extend(sections("*Label rules* (a rule covers the labels below it)", lines))
-    return SlackMessage(text=f"Moderation policy {where}: mode {t.mode.value}, "
-                        f"review {t.review:g}%, flag {t.flag:g}%", blocks=tuple(blocks))
+    return SlackMessage(
+        text=f"Moderation policy {where}: mode {t.mode.value}, "
+        f"review {t.review:g}%, flag {t.flag:g}%",
+        blocks=tuple(blocks),
+    )
 
 
 def scanning(url: str) -> str:
