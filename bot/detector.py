@@ -94,9 +94,7 @@ def build_request(
         params["HumanLoopConfig"] = {
             "HumanLoopName": human_loop.name,
             "FlowDefinitionArn": human_loop.flow_definition_arn,
-            "DataAttributes": {
-                "ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation"]
-            },
+            "DataAttributes": {"ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation"]},
         }
     return params
 

@@ -65,9 +65,7 @@ class Outcome:
         """A human look is asked for: review decisions, and flags when confirmation is on."""
         if self.mode is not ChannelMode.ENFORCE:
             return False
-        return self.decision is Decision.REVIEW or (
-            self.decision is Decision.FLAG and self.confirm
-        )
+        return self.decision is Decision.REVIEW or (self.decision is Decision.FLAG and self.confirm)
 
     @property
     def alerts(self) -> bool:

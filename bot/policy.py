@@ -44,6 +44,7 @@ __all__ = [
     "thresholds_for",
 ]
 
+
 def decide(policy: Policy, detection: Detection, channel: str | None) -> Outcome:
     """The decision for a detection in a channel (None: no channel, e.g. a DM'd /moderate).
 
@@ -65,8 +66,10 @@ def decide(policy: Policy, detection: Detection, channel: str | None) -> Outcome
         elif label.confidence >= rule.review:
             reviewed.append(label)
     decision, causes = (
-        (Decision.FLAG, flagged) if flagged
-        else (Decision.REVIEW, reviewed) if reviewed
+        (Decision.FLAG, flagged)
+        if flagged
+        else (Decision.REVIEW, reviewed)
+        if reviewed
         else (Decision.ALLOW, [])
     )
     return Outcome(
@@ -131,4 +134,3 @@ def severity(decision: Decision) -> int:
 
 
 _SEVERITY: Mapping[Decision, int] = {Decision.ALLOW: 0, Decision.REVIEW: 1, Decision.FLAG: 2}
-

@@ -192,7 +192,7 @@ class _Checker:
         self.band(key, review, flag)
         action = table.get("action")
         if action is not None and action not in _ACTIONS:
-            raise self.fail(_join(key, "action"), f'unknown action {_show(action)} (alert, ignore)')
+            raise self.fail(_join(key, "action"), f"unknown action {_show(action)} (alert, ignore)")
         if action == "ignore" and (review is not None or flag is not None):
             raise self.fail(
                 _join(key, "action"), 'action "ignore" cannot be combined with review or flag'

@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.schema import reviews, votes
-from bot.store import write_audit, insert_ignoring_duplicates
+from bot.store import insert_ignoring_duplicates, write_audit
 from bot.verdict import Verdict
 
 
@@ -50,8 +50,9 @@ class ReviewStore:
                 )
             )
             if added.rowcount:
-                await write_audit(conn, scan_id, "review_started", None,
-                             {"backend": backend, "loop": loop_name})
+                await write_audit(
+                    conn, scan_id, "review_started", None, {"backend": backend, "loop": loop_name}
+                )
             return bool(added.rowcount)
 
     async def get(self, scan_id: str) -> Review | None:
@@ -75,8 +76,9 @@ class ReviewStore:
                 delete(votes).where(and_(votes.c.scan_id == scan_id, votes.c.user == user))
             )
             await conn.execute(
-                insert(votes).values(scan_id=scan_id, user=user, violation=violation,
-                                     at=time.time())
+                insert(votes).values(
+                    scan_id=scan_id, user=user, violation=violation, at=time.time()
+                )
             )
             await write_audit(conn, scan_id, "vote", user, {"violation": violation})
             rows = await conn.execute(
@@ -94,14 +96,22 @@ class ReviewStore:
                     status="decided",
                     violation=verdict.violation,
                     labels=list(verdict.labels),
-                    decided_by={"reviewers": list(verdict.reviewers),
-                                "workers": verdict.workers, "seconds": verdict.seconds},
+                    decided_by={
+                        "reviewers": list(verdict.reviewers),
+                        "workers": verdict.workers,
+                        "seconds": verdict.seconds,
+                    },
                     decided_at=time.time(),
                 )
             )
             if changed.rowcount:
-                await write_audit(conn, scan_id, "verdict", actor,
-                             {"violation": verdict.violation, "labels": list(verdict.labels)})
+                await write_audit(
+                    conn,
+                    scan_id,
+                    "verdict",
+                    actor,
+                    {"violation": verdict.violation, "labels": list(verdict.labels)},
+                )
             return bool(changed.rowcount)
 
     async def fail(self, scan_id: str, detail: str) -> bool:
@@ -131,8 +141,7 @@ class ReviewStore:
     async def mark_reminded(self, scan_id: str) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
-                update(reviews).where(reviews.c.scan_id == scan_id)
-                .values(reminded_at=time.time())
+                update(reviews).where(reviews.c.scan_id == scan_id).values(reminded_at=time.time())
             )
 
     async def latest_verdict(self, sha256: str) -> Review | None:
@@ -144,8 +153,11 @@ class ReviewStore:
 
     async def open_for(self, sha256: str, *, excluding: str) -> Review | None:
         rows = await self._many(
-            and_(reviews.c.sha256 == sha256, reviews.c.status == "open",
-                 reviews.c.scan_id != excluding)
+            and_(
+                reviews.c.sha256 == sha256,
+                reviews.c.status == "open",
+                reviews.c.scan_id != excluding,
+            )
         )
         return rows[0] if rows else None
 

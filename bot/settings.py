@@ -45,9 +45,7 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
 
     alert_channel: str = Field(alias="MODBOT_ALERT_CHANNEL")
-    watch_channels: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), alias="MODBOT_WATCH_CHANNELS"
-    )
+    watch_channels: Annotated[tuple[str, ...], NoDecode] = Field((), alias="MODBOT_WATCH_CHANNELS")
     policy_file: str | None = Field(None, alias="MODBOT_POLICY_FILE")
 
     review_backend: ReviewBackendName = Field(

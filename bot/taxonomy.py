@@ -15,58 +15,60 @@ from bot.model import Label
 
 # L1 -> {L2 -> (L3, ...)}, spelled as in aws.md §2.2 (the [S10] forms); one literal so it can be
 # checked against the table by eye. Gambling is an L1 with no children.
-TREE: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType({
-    "Explicit": {
-        "Explicit Nudity": (
-            "Exposed Male Genitalia",
-            "Exposed Female Genitalia",
-            "Exposed Buttocks or Anus",
-            "Exposed Female Nipple",
-        ),
-        "Explicit Sexual Activity": (),
-        "Sex Toys": (),
-    },
-    "Non-Explicit Nudity of Intimate parts and Kissing": {
-        "Non-Explicit Nudity": (
-            "Bare Back",
-            "Exposed Male Nipple",
-            "Partially Exposed Buttocks",
-            "Partially Exposed Female Breast",
-            "Implied Nudity",
-        ),
-        "Obstructed Intimate Parts": ("Obstructed Female Nipple", "Obstructed Male Genitalia"),
-        "Kissing on the Lips": (),
-    },
-    "Swimwear or Underwear": {
-        "Female Swimwear or Underwear": (),
-        "Male Swimwear or Underwear": (),
-    },
-    "Violence": {
-        "Weapons": (),
-        "Graphic Violence": (
-            "Weapon Violence",
-            "Physical Violence",
-            "Self-Harm",
-            "Blood & Gore",
-            "Explosions and Blasts",
-        ),
-    },
-    "Visually Disturbing": {
-        "Death and Emaciation": ("Emaciated Bodies", "Corpses"),
-        "Crashes": ("Air Crash",),
-    },
-    "Drugs & Tobacco": {
-        "Products": ("Pills",),
-        "Drugs & Tobacco Paraphernalia & Use": ("Smoking",),
-    },
-    "Alcohol": {
-        "Alcohol Use": ("Drinking",),
-        "Alcoholic Beverages": (),
-    },
-    "Rude Gestures": {"Middle Finger": ()},
-    "Gambling": {},
-    "Hate Symbols": {"Nazi Party": (), "White Supremacy": (), "Extremist": ()},
-})
+TREE: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "Explicit": {
+            "Explicit Nudity": (
+                "Exposed Male Genitalia",
+                "Exposed Female Genitalia",
+                "Exposed Buttocks or Anus",
+                "Exposed Female Nipple",
+            ),
+            "Explicit Sexual Activity": (),
+            "Sex Toys": (),
+        },
+        "Non-Explicit Nudity of Intimate parts and Kissing": {
+            "Non-Explicit Nudity": (
+                "Bare Back",
+                "Exposed Male Nipple",
+                "Partially Exposed Buttocks",
+                "Partially Exposed Female Breast",
+                "Implied Nudity",
+            ),
+            "Obstructed Intimate Parts": ("Obstructed Female Nipple", "Obstructed Male Genitalia"),
+            "Kissing on the Lips": (),
+        },
+        "Swimwear or Underwear": {
+            "Female Swimwear or Underwear": (),
+            "Male Swimwear or Underwear": (),
+        },
+        "Violence": {
+            "Weapons": (),
+            "Graphic Violence": (
+                "Weapon Violence",
+                "Physical Violence",
+                "Self-Harm",
+                "Blood & Gore",
+                "Explosions and Blasts",
+            ),
+        },
+        "Visually Disturbing": {
+            "Death and Emaciation": ("Emaciated Bodies", "Corpses"),
+            "Crashes": ("Air Crash",),
+        },
+        "Drugs & Tobacco": {
+            "Products": ("Pills",),
+            "Drugs & Tobacco Paraphernalia & Use": ("Smoking",),
+        },
+        "Alcohol": {
+            "Alcohol Use": ("Drinking",),
+            "Alcoholic Beverages": (),
+        },
+        "Rude Gestures": {"Middle Finger": ()},
+        "Gambling": {},
+        "Hate Symbols": {"Nazi Party": (), "White Supremacy": (), "Extremist": ()},
+    }
+)
 
 # Other spellings seen in AWS sources (aws.md §2.4). A2I compares names exactly, so conditions
 # are written once per spelling.
@@ -185,9 +187,7 @@ def deepest(labels: Iterable[Label]) -> tuple[Label, ...]:
     """
     by_key = _unique(labels)
     parents = {
-        key(label.parent)
-        for k, label in by_key.items()
-        if label.parent and key(label.parent) != k
+        key(label.parent) for k, label in by_key.items() if label.parent and key(label.parent) != k
     }
     leaves = [label for k, label in by_key.items() if k not in parents]
     return tuple(sorted(leaves, key=lambda label: (-label.confidence, key(label.name))))

@@ -17,9 +17,8 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot import messages, taxonomy
-from bot.messages import common
 from bot.errors import FetchBlocked, FetchFailed, ImageRejected, ScanFailed
-from bot.messages import ACTION_OK, ACTION_VIOLATION, SlackMessage
+from bot.messages import ACTION_OK, ACTION_VIOLATION, SlackMessage, common
 from bot.model import (
     AlertRef,
     ChannelMode,
