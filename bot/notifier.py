@@ -28,7 +28,10 @@ class SlackUnavailable(ModbotError):
 class Notifier(Protocol):
     """The port the core uses to say things in Slack."""
 
-    async def post_alert(self, message: SlackMessage) -> AlertRef: ...
+    alert_channel: str
+
+    async def post_alert(self, message: SlackMessage, *, scan_id: str) -> AlertRef: ...
+    async def find_alert(self, scan_id: str) -> AlertRef | None: ...
     async def reply(self, alert: AlertRef, message: SlackMessage) -> None: ...
     async def update(self, alert: AlertRef, message: SlackMessage) -> None: ...
     async def note(self, message: SlackMessage) -> None: ...
@@ -54,22 +57,47 @@ def web_client(token: str, base_url: str) -> AsyncWebClient:
     )
 
 
+ALERT_EVENT = "modbot_alert"  # message metadata type carrying the scan id
+
+
 class SlackNotifier:
     def __init__(self, client: AsyncWebClient, alert_channel: str) -> None:
         self._client = client
-        self._alert_channel = alert_channel
+        self.alert_channel = alert_channel
 
-    async def post_alert(self, message: SlackMessage) -> AlertRef:
+    async def post_alert(self, message: SlackMessage, *, scan_id: str) -> AlertRef:
         response = await self._call(
             "chat_postMessage",
-            channel=self._alert_channel,
+            channel=self.alert_channel,
             unfurl_links=False,
             unfurl_media=False,
+            metadata={"event_type": ALERT_EVENT, "event_payload": {"scan_id": scan_id}},
             **message.as_kwargs(),
         )
-        channel = str(response.get("channel") or self._alert_channel)
+        channel = str(response.get("channel") or self.alert_channel)
         ts = str(response["ts"])
         return AlertRef(channel, ts, await self.permalink(channel, ts))
+
+    async def find_alert(self, scan_id: str) -> AlertRef | None:
+        """An alert for this scan among the channel's recent messages (by its metadata).
+
+        Needs the bot in the alerts channel; without history access this answers None and
+        the alert is posted again (at least once rather than never).
+        """
+        try:
+            response = await self._client.conversations_history(
+                channel=self.alert_channel, limit=200, include_all_metadata=True
+            )
+        except SlackApiError as exc:
+            log.warning("cannot read alerts channel history: %s", exc.response.get("error"))
+            return None
+        for found in response.get("messages") or ():
+            metadata = found.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == ALERT_EVENT and payload.get("scan_id") == scan_id:
+                ts = str(found["ts"])
+                return AlertRef(self.alert_channel, ts, await self.permalink(self.alert_channel, ts))
+        return None
 
     async def reply(self, alert: AlertRef, message: SlackMessage) -> None:
         await self._call(
@@ -87,7 +115,7 @@ class SlackNotifier:
     async def note(self, message: SlackMessage) -> None:
         await self._call(
             "chat_postMessage",
-            channel=self._alert_channel,
+            channel=self.alert_channel,
             unfurl_links=False,
             unfurl_media=False,
             **message.as_kwargs(),

@@ -314,6 +314,7 @@ class Pipeline:
             await self._notifier.respond(request.origin.response_url, messages.scan_result(report))
 
     async def _post_alert(self, report: ScanReport) -> AlertRef:
+        """Post the alert exactly once, even across a crash between posting and saving it."""
         origin = report.request.origin
         source_link = None
         if origin.channel and origin.message_ts:
@@ -327,11 +328,17 @@ class Pipeline:
             and history.open_review is None
         )
         message = messages.alert(report, source_link=source_link, review_buttons=buttons)
-        alert = await self._notifier.post_alert(message)
         record = {**message.as_kwargs(), "causes": [label.name for label in report.outcome.causes]}
-        await self._store.save_alert(
-            report.scan_id, report.sha256, alert, report.outcome.decision, record
+        earlier_intent = await self._store.begin_alert(
+            report.scan_id, report.sha256, self._notifier.alert_channel,
+            report.outcome.decision, record,
         )
+        alert = None
+        if earlier_intent is not None:  # posted before a crash? Slack's history knows
+            alert = await self._notifier.find_alert(report.scan_id)
+        if alert is None:
+            alert = await self._notifier.post_alert(message, scan_id=report.scan_id)
+        await self._store.complete_alert(report.scan_id, alert)
         return alert
 
 

@@ -50,7 +50,9 @@ alerts = Table(
     Column("scan_id", String(32), primary_key=True),
     Column("sha256", String(64), nullable=False, index=True),
     Column("channel", String(32), nullable=False),
-    Column("ts", String(32), nullable=False),
+    # NULL while the alert is being posted: an intent recorded first, so a crash between
+    # posting and saving is recognised at restart (see Pipeline._post_alert).
+    Column("ts", String(32)),
     Column("permalink", Text),
     Column("decision", String(16), nullable=False),
     Column("message", JSON),  # text and blocks as posted, so a verdict can update the alert

@@ -194,26 +194,43 @@ class Store:
 
     # -- alerts ---------------------------------------------------------------------------
 
-    async def save_alert(
+    async def begin_alert(
         self,
         scan_id: str,
         sha256: str,
-        alert: AlertRef,
+        channel: str,
         decision: Decision,
-        message: dict[str, Any] | None = None,
-    ) -> None:
+        message: dict[str, Any],
+    ) -> float | None:
+        """Record the intent to post an alert. Returns when an earlier intent was recorded,
+        if one exists (its post may or may not have reached Slack), else None."""
+        now = time.time()
         async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(alerts).values(
+            insert_new = insert_ignoring_duplicates(conn.dialect.name)
+            added = await conn.execute(
+                insert_new(alerts).values(
                     scan_id=scan_id,
                     sha256=sha256,
-                    channel=alert.channel,
-                    ts=alert.ts,
-                    permalink=alert.permalink,
+                    channel=channel,
+                    ts=None,
                     decision=decision.value,
                     message=message,
-                    created_at=time.time(),
+                    created_at=now,
                 )
+            )
+            if added.rowcount:
+                return None
+            row = (
+                await conn.execute(select(alerts.c.created_at).where(alerts.c.scan_id == scan_id))
+            ).one()
+            return float(row.created_at)
+
+    async def complete_alert(self, scan_id: str, alert: AlertRef) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(alerts)
+                .where(alerts.c.scan_id == scan_id)
+                .values(channel=alert.channel, ts=alert.ts, permalink=alert.permalink)
             )
             await write_audit(
                 conn, scan_id, "alerted", None, {"channel": alert.channel, "ts": alert.ts}
@@ -221,7 +238,11 @@ class Store:
 
     async def alert_for(self, scan_id: str) -> AlertRef | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(alerts).where(alerts.c.scan_id == scan_id))).first()
+            row = (
+                await conn.execute(
+                    select(alerts).where(alerts.c.scan_id == scan_id, alerts.c.ts.is_not(None))
+                )
+            ).first()
         return AlertRef(row.channel, row.ts, row.permalink) if row else None
 
     async def alert_message(self, scan_id: str) -> dict[str, Any] | None:
@@ -238,7 +259,11 @@ class Store:
             row = (
                 await conn.execute(
                     select(alerts)
-                    .where(alerts.c.sha256 == sha256, alerts.c.scan_id != excluding)
+                    .where(
+                        alerts.c.sha256 == sha256,
+                        alerts.c.scan_id != excluding,
+                        alerts.c.ts.is_not(None),
+                    )
                     .order_by(alerts.c.created_at)
                     .limit(1)
                 )

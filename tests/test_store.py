@@ -79,10 +79,24 @@ async def test_detections_round_trip_by_hash(store: Store) -> None:
 async def test_earliest_alert_for_the_same_bytes(store: Store) -> None:
     """A re-post finds the first alert for its bytes, not its own."""
     [first, second] = await store.accept([_request("a"), _request("b")])
-    await store.save_alert(first, "h" * 64, AlertRef("C0", "1.1", "https://p/1"), Decision.REVIEW)
+    assert await store.begin_alert(first, "h" * 64, "C0", Decision.REVIEW, {"text": "x"}) is None
+    assert await store.earliest_alert("h" * 64, excluding=second) is None  # only an intent yet
+    await store.complete_alert(first, AlertRef("C0", "1.1", "https://p/1"))
     assert await store.earliest_alert("h" * 64, excluding=second) == AlertRef(
         "C0", "1.1", "https://p/1"
     )
     assert await store.earliest_alert("h" * 64, excluding=first) is None
     actions = [row["action"] for row in await store.audit_log(first)]
     assert actions == ["alerted"]
+
+
+async def test_alert_intent_is_reported_once_posted_or_not(store: Store) -> None:
+    """A second begin_alert for the same scan says an earlier intent exists (crash recovery)."""
+    [scan] = await store.accept([_request("a")])
+    assert await store.begin_alert(scan, "h" * 64, "C0", Decision.FLAG, {"text": "x"}) is None
+    earlier = await store.begin_alert(scan, "h" * 64, "C0", Decision.FLAG, {"text": "x"})
+    assert earlier is not None
+    assert await store.alert_for(scan) is None
+    await store.complete_alert(scan, AlertRef("C0", "2.2"))
+    assert await store.alert_for(scan) == AlertRef("C0", "2.2")
+    assert await store.alert_message(scan) == {"text": "x"}

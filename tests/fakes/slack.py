@@ -120,6 +120,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
             "reactions.add": self._reactions_add,
         }
 
@@ -455,6 +456,20 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         channel = self.channels.get(channel_id) or _channel_object(channel_id)
         return {"ok": True, "channel": channel}
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first; metadata only with include_all_metadata."""
+        channel = params.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        limit = int(params.get("limit") or 100)
+        top = [m for m in self.messages.get(channel, []) if not m.get("thread_ts")]
+        with_metadata = str(params.get("include_all_metadata")).lower() in ("1", "true")
+        found = [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
+            for m in reversed(top)
+        ][:limit]
+        return {"ok": True, "messages": found, "has_more": len(top) > limit}
 
     def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         if not (params.get("channel") and params.get("timestamp") and params.get("name")):
