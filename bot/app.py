@@ -98,7 +98,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         )
         register_all(bolt, Services(pipeline=pipeline, policy=policy, votes=reviews.votes))
         await pipeline.start()
-        stack.push_async_callback(pipeline.stop)
+        stack.push_async_callback(pipeline.stop, settings.shutdown_grace_seconds)
         yield Runtime(settings, store, client, pipeline, bolt, detector)
 
 
@@ -138,7 +138,7 @@ def http_app(settings: Settings, policy: Policy) -> web.Application:
 def serve_http(settings: Settings, policy: Policy, port: int) -> None:
     log.info("modbot listening on port %d (HTTP mode)", port)
     # aiohttp turns SIGTERM/SIGINT into a graceful exit that runs the cleanup contexts.
-    web.run_app(http_app(settings, policy), port=port, print=None, shutdown_timeout=25)
+    web.run_app(http_app(settings, policy), port=port, print=None, shutdown_timeout=5)
 
 
 @asynccontextmanager

@@ -96,7 +96,9 @@ class SlackNotifier:
             payload = metadata.get("event_payload") or {}
             if metadata.get("event_type") == ALERT_EVENT and payload.get("scan_id") == scan_id:
                 ts = str(found["ts"])
-                return AlertRef(self.alert_channel, ts, await self.permalink(self.alert_channel, ts))
+                return AlertRef(
+                    self.alert_channel, ts, await self.permalink(self.alert_channel, ts)
+                )
         return None
 
     async def reply(self, alert: AlertRef, message: SlackMessage) -> None:

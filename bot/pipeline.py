@@ -149,12 +149,23 @@ class Pipeline:
         resumed at the next start, so nothing accepted is lost.
         """
         self.accepting = False
-        for _ in range(self._queue.qsize()):  # queued but not started: leave for next start
+        parked = self._queue.qsize()
+        for _ in range(parked):  # queued but not started: leave for next start
             self._queue.get_nowait()
             self._done()
+        log.info(
+            "stopping: %d scans in progress, %d parked; grace %.1fs",
+            self._unfinished,
+            parked,
+            grace,
+        )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
                 await self._drained.wait()
+        if self._unfinished:
+            log.info(
+                "stopped with %d scans unfinished; they resume at the next start", self._unfinished
+            )
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -330,8 +341,11 @@ class Pipeline:
         message = messages.alert(report, source_link=source_link, review_buttons=buttons)
         record = {**message.as_kwargs(), "causes": [label.name for label in report.outcome.causes]}
         earlier_intent = await self._store.begin_alert(
-            report.scan_id, report.sha256, self._notifier.alert_channel,
-            report.outcome.decision, record,
+            report.scan_id,
+            report.sha256,
+            self._notifier.alert_channel,
+            report.outcome.decision,
+            record,
         )
         alert = None
         if earlier_intent is not None:  # posted before a crash? Slack's history knows

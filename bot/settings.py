@@ -70,6 +70,8 @@ class Settings(BaseSettings):
         (), alias="MODBOT_ALLOW_PRIVATE_NETWORKS"
     )
 
+    shutdown_grace_seconds: float = Field(20, ge=0, le=600, alias="MODBOT_SHUTDOWN_GRACE_SECONDS")
+
     database_url: str = Field("sqlite:///modbot.db", alias="DATABASE_URL")
     port: int = Field(3000, ge=1, le=65535, alias="PORT")
 

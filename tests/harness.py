@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from tests.fakes.images import make_image
 from tests.fakes.slack import FakeSlack
 from tests.fakes.web import WebServer
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "test-signing-secret-0123456789"
 ALERTS = "C0ALERTS"
 GENERAL = "C0GENERAL"
@@ -254,3 +257,79 @@ def enable_a2i(
         env["MODBOT_A2I_EVENTS_QUEUE_URL"] = queue_url
     _set_env(monkeypatch, env)
     return A2I(bucket, queue_url, flow_arn, sqs)
+
+
+class BotProcess:
+    """`modbot serve --http` as a real child process, for kill and shutdown tests."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: asyncio.subprocess.Process | None = None
+        self.output = b""
+
+    async def start(self, within: float = 30.0) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PORT": str(self.port)}
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "serve",
+            "--http",
+            env=env,
+            cwd=self.stack.tmp,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        async with asyncio.timeout(within), aiohttp.ClientSession() as session:
+            while True:  # wait for the condition "serving", not for a fixed time
+                try:
+                    async with session.get(f"{self.url}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    pass
+                if self.process.returncode is not None:
+                    raise AssertionError(await self._read_output())
+                await asyncio.sleep(0.05)
+
+    async def event(self, body: dict[str, Any]) -> int:
+        raw, content_type = payloads.http_body("events", body)
+        headers = {**payloads.signed_headers(SIGNING_SECRET, raw), "Content-Type": content_type}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{self.url}/slack/events", data=raw.encode(), headers=headers
+            ) as response,
+        ):
+            return response.status
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        await self.process.wait()
+        await self._read_output()
+
+    async def terminate(self, within: float = 30.0) -> int:
+        """SIGTERM, then wait for the exit; returns the exit code."""
+        assert self.process is not None
+        self.process.terminate()
+        async with asyncio.timeout(within):
+            code = await self.process.wait()
+        await self._read_output()
+        return code
+
+    async def _read_output(self) -> str:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        self.output += await self.process.stdout.read()
+        return self.output.decode(errors="replace")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
