@@ -189,3 +189,17 @@ async def test_flow_trigger_clean_image_opens_no_loop(
     assert call.human_loop_arn is None
     assert stack.aws.loops == {}
     assert stack.alerts() == []
+
+
+async def test_unreachable_events_queue_falls_back_to_polling(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, moto_url: str
+) -> None:
+    """SQS down (nothing listens at its endpoint): DescribeHumanLoop polling still delivers."""
+    enable_a2i(stack, monkeypatch, moto_url, events=True, poll_seconds=0.3)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")
+    async with http_bot(stack) as bot:
+        alert = await _borderline_upload(stack, bot)
+        await stack.aws.complete_loop(_loop_name(stack), [["Exposed Female Nipple"]])
+        verdict = await _thread_reply(stack, alert, "Verdict:")
+        assert verdict["text"].startswith("Verdict: violation")
+        assert await _verdict_actor(bot) == "a2i-poll"
