@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from moto.server import ThreadedMotoServer
+
+from tests.harness import Bot, Stack, http_bot, started_stack
 
 _STRAY = ("SLACK_", "MODBOT_", "AWS_", "DATABASE_URL", "PORT")
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> None:
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Proxies would hijack loopback traffic and stray settings would change how apps are built."""
     for name in list(os.environ):
         if name.startswith(_STRAY) or name in _PROXIES:
@@ -29,3 +32,17 @@ def moto_url() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
+    """Every stand-in started, and the bot's settings pointed at them (see tests/harness.py)."""
+    async with started_stack(tmp_path, monkeypatch) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def bot(stack: Stack) -> AsyncIterator[Bot]:
+    """The real modbot in HTTP mode against `stack`."""
+    async with http_bot(stack) as bot:
+        yield bot

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.images import make_image
@@ -19,14 +15,7 @@ from tests.harness import (
     Bot,
     Stack,
     http_bot,
-    started_stack,
 )
-
-
-@pytest.fixture
-async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
-    async with started_stack(tmp_path, monkeypatch) as stack:
-        yield stack
 
 
 async def test_crash_between_posting_and_saving_the_alert_posts_it_once(stack: Stack) -> None:

@@ -34,12 +34,6 @@ async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         yield stack
 
 
-@pytest.fixture
-async def bot(stack: Stack) -> AsyncIterator[Bot]:
-    async with http_bot(stack) as bot:
-        yield bot
-
-
 async def _alert(stack: Stack, bot: Bot, data: bytes | None = None) -> dict[str, Any]:
     file = stack.upload(REVIEW_COLOR, data=data)
     await bot.event(payloads.message_event(GENERAL, POSTER, files=[file]))

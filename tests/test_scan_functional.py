@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.images import make_image
 from tests.harness import (
@@ -18,21 +13,7 @@ from tests.harness import (
     REVIEW_COLOR,
     Bot,
     Stack,
-    http_bot,
-    started_stack,
 )
-
-
-@pytest.fixture
-async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
-    async with started_stack(tmp_path, monkeypatch) as stack:
-        yield stack
-
-
-@pytest.fixture
-async def bot(stack: Stack) -> AsyncIterator[Bot]:
-    async with http_bot(stack) as bot:
-        yield bot
 
 
 def _upload_event(stack: Stack, color: tuple[int, int, int], **kw: object) -> dict:
