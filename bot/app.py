@@ -115,6 +115,9 @@ def http_app(settings: Settings, policy: Policy) -> web.Application:
             yield
 
     async def slack_events(request: web.Request) -> web.Response:
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "").strip()
+        if not timestamp.isdecimal():  # Bolt int()s it inside its check: a 500, not a 401
+            return web.json_response({"error": "invalid request"}, status=401)
         runtime = request.app[RUNTIME]
         response = await runtime.bolt.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)

@@ -195,6 +195,10 @@ class Fetcher:
         hop = start
         for _ in range(self._max_redirects + 1):
             hop = self._vet(hop, shown)
+            if _origin(hop) not in self._token_origins:
+                # A server outside Slack chooses every later hop: if it redirects back to a
+                # Slack origin it must not get the bot's token attached to a URL it picked.
+                token = None
             try:
                 outcome = await self._get(hop, start, shown, token)
             except _AddressRefused as refused:
