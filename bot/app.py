@@ -14,6 +14,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.detector import RekognitionDetector, rekognition_client
@@ -108,6 +109,8 @@ RUNTIME = web.AppKey("runtime", Runtime)
 def http_app(settings: Settings, policy: Policy) -> web.Application:
     """POST /slack/events (events, commands, interactivity; signatures checked), GET /healthz."""
     app = web.Application()
+    secret = settings.slack_signing_secret
+    verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with running(settings, policy) as runtime:
@@ -119,7 +122,19 @@ def http_app(settings: Settings, policy: Policy) -> web.Application:
         if not timestamp.isdecimal():  # Bolt int()s it inside its check: a 500, not a 401
             return web.json_response({"error": "invalid request"}, status=401)
         runtime = request.app[RUNTIME]
-        response = await runtime.bolt.async_dispatch(await to_bolt_request(request))
+        # The signature is judged before the body is parsed, so unsigned junk never reaches a
+        # parser; a signed body that Bolt cannot read is the sender's error (400), not ours.
+        raw = await request.text()
+        if verifier is not None and not verifier.is_valid_request(raw, dict(request.headers)):
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            bolt_request = await to_bolt_request(request)
+        except (ValueError, TypeError, AttributeError):
+            log.info("unreadable request body (%d bytes)", len(raw))
+            return web.json_response({"error": "unreadable request"}, status=400)
+        if not isinstance(bolt_request.body.get("event", {}), dict):
+            return web.json_response({"error": "unreadable request"}, status=400)
+        response = await runtime.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     async def healthz(request: web.Request) -> web.Response:

@@ -24,7 +24,9 @@ IMAGE_EXTENSIONS = frozenset(
 # Message subtypes that carry a new post; edits, deletions and joins do not.
 SCANNED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "bot_message", "me_message"})
 
-_LINK = re.compile(r"<(https?://[^>|\s]+)(?:\|[^>]*)?>", re.IGNORECASE)
+# Slack escapes a literal < or > in text as &lt; / &gt;, so neither occurs inside markup;
+# excluding "<" keeps the match linear on hostile text full of unclosed "<http://" openers.
+_LINK = re.compile(r"<(https?://[^<>|\s]+)(?:\|[^<>]*)?>", re.IGNORECASE)
 _BARE_URL = re.compile(r"https?://\S+", re.IGNORECASE)
 
 
@@ -65,6 +67,15 @@ def _walk_links(node: Any) -> Iterator[str]:
             yield from _walk_links(item)
 
 
+def _text(value: Any) -> str | None:
+    """A payload field that must be a string: the string, or None for anything else."""
+    return value if isinstance(value, str) and value else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _unique(urls: Iterator[str] | Any) -> list[str]:
     seen: dict[str, None] = {}
     for url in urls:
@@ -79,21 +90,24 @@ def message_images(
     """Files that claim to be images, then links, from one message."""
     requests: list[ScanRequest] = []
     channel = origin.channel or ""
-    for file in (message.get("files") or [])[:MAX_FILES_PER_MESSAGE]:
-        if not isinstance(file, Mapping) or not file.get("id"):
+    files = message.get("files")
+    for file in (files if isinstance(files, list) else [])[:MAX_FILES_PER_MESSAGE]:
+        file_id = _text(file.get("id")) if isinstance(file, Mapping) else None
+        if file_id is None:
             continue
+        mimetype, name = _text(file.get("mimetype")), _text(file.get("name"))
         if file.get("mode") == "tombstone" or not claims_image(
-            file.get("mimetype"), file.get("name"), file.get("filetype")
+            mimetype, name, _text(file.get("filetype"))
         ):
             continue
         image = ImageRef(
-            url=file.get("url_private_download") or file.get("url_private"),
-            file_id=str(file["id"]),
-            name=file.get("name"),
-            mimetype=file.get("mimetype"),
+            url=_text(file.get("url_private_download")) or _text(file.get("url_private")),
+            file_id=file_id,
+            name=name,
+            mimetype=mimetype,
         )
-        requests.append(ScanRequest(image, origin, f"{key_prefix}file:{channel}:{file['id']}"))
-    links = links_in_text(str(message.get("text") or ""))
+        requests.append(ScanRequest(image, origin, f"{key_prefix}file:{channel}:{file_id}"))
+    links = links_in_text(_text(message.get("text")) or "")
     links += [url for url in links_in_blocks(message.get("blocks")) if url not in links]
     ts = origin.message_ts or ""
     for url in links[:MAX_LINKS_PER_MESSAGE]:
@@ -103,16 +117,26 @@ def message_images(
     return requests
 
 
+def event_id(body: Mapping[str, Any]) -> str | None:
+    """The Events API envelope's event id (redeliveries repeat it), if it is a sane string."""
+    value = _text(body.get("event_id"))
+    return value if value is not None and len(value) <= 64 else None
+
+
 def from_message_event(event: Mapping[str, Any], team: str | None) -> list[ScanRequest]:
     """A `message` event: uploads (subtype file_share) and image links in the text."""
-    if event.get("subtype") not in SCANNED_SUBTYPES or not event.get("channel"):
+    subtype = event.get("subtype")
+    channel = _text(event.get("channel"))
+    if not (subtype is None or isinstance(subtype, str)) or subtype not in SCANNED_SUBTYPES:
+        return []
+    if channel is None:
         return []
     origin = Origin(
         trigger=Trigger.UPLOAD if event.get("files") else Trigger.LINK,
-        channel=event["channel"],
-        user=event.get("user") or event.get("bot_id"),
-        message_ts=event.get("ts"),
-        thread_ts=event.get("thread_ts"),
+        channel=channel,
+        user=_text(event.get("user")) or _text(event.get("bot_id")),
+        message_ts=_text(event.get("ts")),
+        thread_ts=_text(event.get("thread_ts")),
         team=team,
     )
     return message_images(event, origin, "")
@@ -123,12 +147,13 @@ def from_file_shared_event(event: Mapping[str, Any], team: str | None) -> list[S
 
     The dedup key matches the one from the `message` event, so one upload is scanned once.
     """
-    file_id = event.get("file_id") or (event.get("file") or {}).get("id")
-    channel = event.get("channel_id")
+    file_id = _text(event.get("file_id")) or _text(_mapping(event.get("file")).get("id"))
+    channel = _text(event.get("channel_id"))
     if not file_id or not channel:
         return []
-    origin = Origin(trigger=Trigger.UPLOAD, channel=channel, user=event.get("user_id"), team=team)
-    return [ScanRequest(ImageRef(file_id=str(file_id)), origin, f"file:{channel}:{file_id}")]
+    user = _text(event.get("user_id"))
+    origin = Origin(trigger=Trigger.UPLOAD, channel=channel, user=user, team=team)
+    return [ScanRequest(ImageRef(file_id=file_id), origin, f"file:{channel}:{file_id}")]
 
 
 class CommandKind(StrEnum):
@@ -147,7 +172,7 @@ class Command:
 
 def parse_command(command: Mapping[str, Any]) -> Command:
     """`/moderate <url>`, `/moderate help`, `/moderate policy`."""
-    text = str(command.get("text") or "").strip()
+    text = (_text(command.get("text")) or "").strip()
     word = text.lower()
     if word in ("", "help", "-h", "--help", "?"):
         return Command(CommandKind.HELP)
@@ -158,27 +183,26 @@ def parse_command(command: Mapping[str, Any]) -> Command:
         return Command(CommandKind.INVALID, problem=f"not a link I can scan: {text[:200]}")
     origin = Origin(
         trigger=Trigger.COMMAND,
-        channel=command.get("channel_id"),
-        user=command.get("user_id"),
-        team=command.get("team_id"),
-        response_url=command.get("response_url"),
+        channel=_text(command.get("channel_id")),
+        user=_text(command.get("user_id")),
+        team=_text(command.get("team_id")),
+        response_url=_text(command.get("response_url")),
     )
-    key = f"command:{command.get('trigger_id') or uuid.uuid4().hex}"
+    key = f"command:{_text(command.get('trigger_id')) or uuid.uuid4().hex}"
     return Command(CommandKind.SCAN, ScanRequest(ImageRef(url=urls[0]), origin, key))
 
 
 def from_message_shortcut(shortcut: Mapping[str, Any]) -> list[ScanRequest]:
     """The "Moderate images" shortcut: every image of the chosen message, on demand."""
-    message = shortcut.get("message") or {}
-    channel = (shortcut.get("channel") or {}).get("id")
+    message = _mapping(shortcut.get("message"))
     origin = Origin(
         trigger=Trigger.SHORTCUT,
-        channel=channel,
-        user=message.get("user"),
-        message_ts=message.get("ts") or shortcut.get("message_ts"),
-        thread_ts=message.get("thread_ts"),
-        team=(shortcut.get("team") or {}).get("id"),
-        response_url=shortcut.get("response_url"),
+        channel=_text(_mapping(shortcut.get("channel")).get("id")),
+        user=_text(message.get("user")),
+        message_ts=_text(message.get("ts")) or _text(shortcut.get("message_ts")),
+        thread_ts=_text(message.get("thread_ts")),
+        team=_text(_mapping(shortcut.get("team")).get("id")),
+        response_url=_text(shortcut.get("response_url")),
     )
-    prefix = f"shortcut:{shortcut.get('trigger_id') or uuid.uuid4().hex}:"
+    prefix = f"shortcut:{_text(shortcut.get('trigger_id')) or uuid.uuid4().hex}:"
     return message_images(message, origin, prefix)

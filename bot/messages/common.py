@@ -77,8 +77,16 @@ def short_id(scan_id: str) -> str:
     return scan_id[:8]
 
 
+# scheme://user:password@ — everything up to the authority's last "@".
+_CREDENTIALS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
 def link(url: str, label: str | None = None) -> str:
-    """A mrkdwn link; a URL too long for a field is shown (shortened) but not linked."""
+    """A mrkdwn link; a URL too long for a field is shown (shortened) but not linked.
+
+    Credentials in a posted link (`user:password@`) are never echoed into a channel.
+    """
+    url = _CREDENTIALS.sub(r"\1", url, count=1)
     if len(url) > 1000:
         return escape(url[:100]) + "…"
     target = escape(url).replace("|", "%7C")
