@@ -61,7 +61,7 @@ async def build_review_backend(
     if settings.review_backend is ReviewBackendName.NONE:
         yield ReviewSetup(None)
         return
-    reviews = ReviewStore(store.engine)
+    reviews = ReviewStore(store)
     reporter = VerdictReporter(store, reviews, notifier)
     tasks: list[Coroutine[Any, Any, None]] = [reporter.run()]
     setup: ReviewSetup

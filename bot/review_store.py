@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.db import insert_ignoring_duplicates, write_audit
 from bot.schema import reviews, votes
-from bot.store import insert_ignoring_duplicates, write_audit
+from bot.store import Store
 from bot.verdict import Verdict
 
 
@@ -29,14 +29,15 @@ class Review:
 
 
 class ReviewStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, store: Store) -> None:
+        self._engine = store.engine
+        self._write = store.write
 
     async def open(
         self, scan_id: str, sha256: str, backend: str, *, loop_name: str | None = None
     ) -> bool:
         """Record a review as started; False if this scan already has one."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             insert_new = insert_ignoring_duplicates(conn.dialect.name)
             added = await conn.execute(
                 insert_new(reviews).values(
@@ -66,7 +67,7 @@ class ReviewStore:
 
         None when there is no open review for the scan (unknown, or already decided).
         """
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             status = (
                 await conn.execute(select(reviews.c.status).where(reviews.c.scan_id == scan_id))
             ).first()
@@ -88,7 +89,7 @@ class ReviewStore:
 
     async def decide(self, scan_id: str, verdict: Verdict, actor: str | None) -> bool:
         """Close an open review with a verdict. Exactly one caller ever gets True."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             changed = await conn.execute(
                 update(reviews)
                 .where(and_(reviews.c.scan_id == scan_id, reviews.c.status == "open"))
@@ -116,7 +117,7 @@ class ReviewStore:
 
     async def fail(self, scan_id: str, detail: str) -> bool:
         """Close an open review without a verdict (loop failed, stopped or expired)."""
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             changed = await conn.execute(
                 update(reviews)
                 .where(and_(reviews.c.scan_id == scan_id, reviews.c.status == "open"))
@@ -133,13 +134,13 @@ class ReviewStore:
         return await self._many(and_(reviews.c.status != "open", reviews.c.reported.is_(False)))
 
     async def mark_reported(self, scan_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(reviews).where(reviews.c.scan_id == scan_id).values(reported=True)
             )
 
     async def mark_reminded(self, scan_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(
                 update(reviews).where(reviews.c.scan_id == scan_id).values(reminded_at=time.time())
             )

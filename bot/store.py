@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, event, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.codec import (
     detection_from_json,
     detection_to_json,
     request_from_json,
     request_to_json,
+)
+from bot.db import (
+    WriteGate,
+    gate_for,
+    insert_ignoring_duplicates,
+    make_engine,
+    write_audit,
+    writing,
 )
 from bot.model import AlertRef, Decision, Detection, ScanRequest
 from bot.schema import alerts, audit, detections, events, metadata, scans
@@ -41,13 +48,19 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self.gate: WriteGate = gate_for(engine)
+        self._intake: list[_Intake] = []
+        self._intake_flush: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> Store:
-        engine = create_async_engine(url)
-        if engine.dialect.name == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return cls(engine)
+        return cls(make_engine(url))
+
+    @asynccontextmanager
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; SQLite writers take turns (see bot.db.WriteGate)."""
+        async with writing(self._engine, self.gate, urgent=urgent) as conn:
+            yield conn
 
     async def create(self) -> None:
         async with self._engine.begin() as conn:
@@ -69,36 +82,32 @@ class Store:
     async def accept(
         self, requests: Iterable[ScanRequest], *, event_id: str | None = None
     ) -> list[str]:
-        """Record new work in one transaction; return the ids of scans not seen before.
+        """Record new work; return the ids of scans not seen before.
 
         A redelivered event (same event_id) or a request whose dedup key exists adds nothing.
+        Slack is waiting for this (the ack follows it), so concurrent intakes are committed
+        together in one transaction, ahead of the workers' writes.
         """
-        now = time.time()
-        accepted: list[str] = []
-        async with self._engine.begin() as conn:
-            insert_new = insert_ignoring_duplicates(conn.dialect.name)
-            if event_id is not None:
-                first = await conn.execute(
-                    insert_new(events).values(event_id=event_id, received_at=now)
-                )
-                if first.rowcount == 0:
-                    return []
-            for request in requests:
-                scan_id = new_scan_id()
-                added = await conn.execute(
-                    insert_new(scans).values(
-                        id=scan_id,
-                        dedup_key=request.dedup_key,
-                        request=request_to_json(request),
-                        status="pending",
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                if added.rowcount:  # 0: this image in this message is already taken
-                    accepted.append(scan_id)
-        return accepted
+        done: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._intake.append(_Intake(list(requests), event_id, done))
+        if self._intake_flush is None or self._intake_flush.done():
+            self._intake_flush = asyncio.create_task(self._flush_intake())
+        return await done
+
+    async def _flush_intake(self) -> None:
+        while self._intake:
+            batch, self._intake = self._intake, []
+            try:
+                async with self.write(urgent=True) as conn:
+                    results = [await _accept(conn, item) for item in batch]
+            except Exception as exc:
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_exception(exc)
+                continue
+            for item, scan_ids in zip(batch, results, strict=True):
+                if not item.done.done():
+                    item.done.set_result(scan_ids)
 
     async def pending(self) -> list[PendingScan]:
         """Accepted work not finished yet, oldest first (resumed at start)."""
@@ -122,7 +131,7 @@ class Store:
         return PendingScan(row.id, request_from_json(row.request), row.attempts) if row else None
 
     async def count_attempt(self, scan_id: str) -> int:
-        async with self._engine.begin() as conn:
+        async with self.write() as conn:
             await conn.execute(
                 update(scans)
                 .where(scans.c.id == scan_id)
@@ -144,7 +153,7 @@ class Store:
         """Mark a scan ended: with a decision, an error a human has been shown, or skipped
         (content that never claimed to be an image, such as a link to a web page)."""
         status = "failed" if error else "skipped" if skipped else "done"
-        async with self._engine.begin() as conn:
+        async with self.write() as conn:
             await conn.execute(
                 update(scans)
                 .where(scans.c.id == scan_id)
@@ -180,7 +189,7 @@ class Store:
         return detection_from_json(row.result) if row else None
 
     async def save_detection(self, sha256: str, detection: Detection) -> None:
-        async with self._engine.begin() as conn:
+        async with self.write() as conn:
             values = {
                 "result": detection_to_json(detection),
                 "min_confidence": detection.min_confidence,
@@ -205,7 +214,7 @@ class Store:
         """Record the intent to post an alert. Returns when an earlier intent was recorded,
         if one exists (its post may or may not have reached Slack), else None."""
         now = time.time()
-        async with self._engine.begin() as conn:
+        async with self.write() as conn:
             insert_new = insert_ignoring_duplicates(conn.dialect.name)
             added = await conn.execute(
                 insert_new(alerts).values(
@@ -226,7 +235,7 @@ class Store:
             return float(row.created_at)
 
     async def complete_alert(self, scan_id: str, alert: AlertRef) -> None:
-        async with self._engine.begin() as conn:
+        async with self.write() as conn:
             await conn.execute(
                 update(alerts)
                 .where(alerts.c.scan_id == scan_id)
@@ -273,7 +282,7 @@ class Store:
     async def record(
         self, scan_id: str | None, action: str, actor: str | None, detail: dict[str, Any]
     ) -> None:
-        async with self._engine.begin() as conn:
+        async with self.write() as conn:
             await write_audit(conn, scan_id, action, actor, detail)
 
     async def audit_log(self, scan_id: str | None = None) -> Sequence[dict[str, Any]]:
@@ -288,29 +297,36 @@ class Store:
         return self._engine
 
 
-async def write_audit(
-    conn: Any, scan_id: str | None, action: str, actor: str | None, detail: dict[str, Any]
-) -> None:
-    clean = {key: value for key, value in detail.items() if value is not None}
-    await conn.execute(
-        insert(audit).values(
-            at=time.time(), scan_id=scan_id, action=action, actor=actor, detail=clean
+@dataclass
+class _Intake:
+    requests: list[ScanRequest]
+    event_id: str | None
+    done: asyncio.Future[list[str]]
+
+
+async def _accept(conn: AsyncConnection, item: _Intake) -> list[str]:
+    now = time.time()
+    insert_new = insert_ignoring_duplicates(conn.dialect.name)
+    if item.event_id is not None:
+        first = await conn.execute(
+            insert_new(events).values(event_id=item.event_id, received_at=now)
         )
-    )
-
-
-def insert_ignoring_duplicates(dialect: str) -> Callable[[Table], Any]:
-    """INSERT ... ON CONFLICT DO NOTHING, which both SQLite and PostgreSQL speak."""
-    if dialect == "postgresql":
-        return lambda table: postgresql_insert(table).on_conflict_do_nothing()
-    return lambda table: sqlite_insert(table).on_conflict_do_nothing()
-
-
-def _sqlite_pragmas(dbapi_conn: Connection, _record: object) -> None:
-    # WAL lets readers (health checks, history look-ups) proceed while a writer commits;
-    # the busy timeout makes concurrent writers wait instead of failing.
-    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+        if first.rowcount == 0:
+            return []
+    accepted: list[str] = []
+    for request in item.requests:
+        scan_id = new_scan_id()
+        added = await conn.execute(
+            insert_new(scans).values(
+                id=scan_id,
+                dedup_key=request.dedup_key,
+                request=request_to_json(request),
+                status="pending",
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        if added.rowcount:  # 0: this image in this message is already taken
+            accepted.append(scan_id)
+    return accepted
