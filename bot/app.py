@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -54,7 +55,8 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         stack.push_async_callback(store.close)
         await store.create()
         token = settings.slack_bot_token.get_secret_value()
-        client = web_client(token, settings.slack_api_url)
+        slack_session = await stack.enter_async_context(aiohttp.ClientSession(trust_env=False))
+        client = web_client(token, settings.slack_api_url, slack_session)
         notifier = SlackNotifier(client, settings.alert_channel)
         fetcher = await stack.enter_async_context(
             Fetcher(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -40,14 +41,20 @@ class Notifier(Protocol):
     async def file_info(self, file_id: str) -> dict[str, Any]: ...
 
 
-def web_client(token: str, base_url: str) -> AsyncWebClient:
-    """One client for the whole app; Bolt copies its base URL and retry handlers per request.
+def web_client(
+    token: str, base_url: str, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """One client for the whole app; Bolt copies its base URL, session and retry handlers into
+    the client it makes per request.
 
-    Slack's 429 answers are retried after Retry-After, 5xx and dropped connections a few times.
+    With a shared session connections to Slack are kept alive (without one slack_sdk opens a
+    new connection for every call). Slack's 429 answers are retried after Retry-After, 5xx and
+    dropped connections a few times.
     """
     return AsyncWebClient(
         token=token,
         base_url=base_url,
+        session=session,
         timeout=15,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=3),
@@ -74,9 +81,8 @@ class SlackNotifier:
             metadata={"event_type": ALERT_EVENT, "event_payload": {"scan_id": scan_id}},
             **message.as_kwargs(),
         )
-        channel = str(response.get("channel") or self.alert_channel)
-        ts = str(response["ts"])
-        return AlertRef(channel, ts, await self.permalink(channel, ts))
+        # No permalink yet: it is looked up only when a re-post needs to link to this alert.
+        return AlertRef(str(response.get("channel") or self.alert_channel), str(response["ts"]))
 
     async def find_alert(self, scan_id: str) -> AlertRef | None:
         """An alert for this scan among the channel's recent messages (by its metadata).

@@ -239,11 +239,29 @@ class Pipeline:
         else:
             earlier = await self._store.earliest_alert(sha256, excluding=pending.scan_id)
             history = History(earlier_alert=earlier)
+        history = await self._linked(history)
         outcome = apply_history(decide(self._policy, detection, request.origin.channel), history)
         report = ScanReport(pending.scan_id, request, detection, outcome, sha256, reused, history)
         await self._act(report, data)
         await self._store.finish(
             pending.scan_id, sha256=sha256, decision=outcome.decision, mode=outcome.mode.value
+        )
+
+    async def _linked(self, history: History) -> History:
+        """Permalinks for the earlier alerts a re-post's alert will link to."""
+
+        async def link(alert: AlertRef | None) -> AlertRef | None:
+            if alert is None or alert.permalink:
+                return alert
+            return replace(alert, permalink=await self._notifier.permalink(alert.channel, alert.ts))
+
+        verdict = history.verdict
+        if verdict is not None:
+            verdict = replace(verdict, alert=await link(verdict.alert))
+        return History(
+            earlier_alert=await link(history.earlier_alert),
+            verdict=verdict,
+            open_review=await link(history.open_review),
         )
 
     async def _resolve(self, request: ScanRequest) -> ScanRequest:

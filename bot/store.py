@@ -99,7 +99,7 @@ class Store:
             batch, self._intake = self._intake, []
             try:
                 async with self.write(urgent=True) as conn:
-                    results = [await _accept(conn, item) for item in batch]
+                    results = await _accept_batch(conn, batch)
             except Exception as exc:
                 for item in batch:
                     if not item.done.done():
@@ -304,29 +304,54 @@ class _Intake:
     done: asyncio.Future[list[str]]
 
 
-async def _accept(conn: AsyncConnection, item: _Intake) -> list[str]:
+ROWS_PER_INSERT = 500  # well inside SQLite's limit on bound variables per statement
+
+
+async def _accept_batch(conn: AsyncConnection, batch: list[_Intake]) -> list[list[str]]:
+    """Record a batch of intakes with a couple of multi-row statements, whatever its size.
+
+    Statement count, not row count, is what costs here: each one is a round trip to the
+    database thread that has to wait for its turn on a busy event loop.
+    """
     now = time.time()
     insert_new = insert_ignoring_duplicates(conn.dialect.name)
-    if item.event_id is not None:
-        first = await conn.execute(
-            insert_new(events).values(event_id=item.event_id, received_at=now)
-        )
-        if first.rowcount == 0:
-            return []
-    accepted: list[str] = []
-    for request in item.requests:
-        scan_id = new_scan_id()
-        added = await conn.execute(
-            insert_new(scans).values(
-                id=scan_id,
-                dedup_key=request.dedup_key,
-                request=request_to_json(request),
-                status="pending",
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        if added.rowcount:  # 0: this image in this message is already taken
-            accepted.append(scan_id)
-    return accepted
+    event_ids = list(dict.fromkeys(item.event_id for item in batch if item.event_id))
+    fresh: set[str] = set()
+    for chunk in _chunks([{"event_id": e, "received_at": now} for e in event_ids]):
+        rows = await conn.execute(insert_new(events).values(chunk).returning(events.c.event_id))
+        fresh.update(row.event_id for row in rows)
+    new_rows: list[dict[str, Any]] = []
+    owners: list[int] = []
+    for index, item in enumerate(batch):
+        if item.event_id is not None:
+            if item.event_id not in fresh:
+                continue  # a redelivery (or the same event twice in this batch)
+            fresh.discard(item.event_id)
+        for request in item.requests:
+            new_rows.append(_scan_row(request, now))
+            owners.append(index)
+    inserted: set[str] = set()
+    for chunk in _chunks(new_rows):
+        rows = await conn.execute(insert_new(scans).values(chunk).returning(scans.c.id))
+        inserted.update(row.id for row in rows)  # a dedup key already taken is left out
+    results: list[list[str]] = [[] for _ in batch]
+    for index, row in zip(owners, new_rows, strict=True):
+        if row["id"] in inserted:
+            results[index].append(row["id"])
+    return results
+
+
+def _scan_row(request: ScanRequest, now: float) -> dict[str, Any]:
+    return {
+        "id": new_scan_id(),
+        "dedup_key": request.dedup_key,
+        "request": request_to_json(request),
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + ROWS_PER_INSERT] for i in range(0, len(rows), ROWS_PER_INSERT)]

@@ -13,13 +13,12 @@ CALLBACK_ID = "modbot_moderate_message"
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    async def take(ack: AsyncAck, shortcut: dict[str, Any]) -> None:
-        await services.pipeline.accept(extract.from_message_shortcut(shortcut))
+    @app.shortcut(CALLBACK_ID)
+    async def moderate_message(
+        ack: AsyncAck, shortcut: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        requests = extract.from_message_shortcut(shortcut)
+        await services.pipeline.accept(requests)
         await ack()
-
-    async def tell_if_empty(shortcut: dict[str, Any], respond: AsyncRespond) -> None:
-        # Runs after the ack (a lazy listener): a message shortcut's ack cannot carry text.
-        if not extract.from_message_shortcut(shortcut):
+        if not requests:  # a message shortcut's ack cannot carry text: answer the invoker
             await respond(text=messages.no_images(), response_type="ephemeral")
-
-    app.shortcut(CALLBACK_ID)(ack=take, lazy=[tell_if_empty])

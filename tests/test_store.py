@@ -100,3 +100,19 @@ async def test_alert_intent_is_reported_once_posted_or_not(store: Store) -> None
     await store.complete_alert(scan, AlertRef("C0", "2.2"))
     assert await store.alert_for(scan) == AlertRef("C0", "2.2")
     assert await store.alert_message(scan) == {"text": "x"}
+
+
+async def test_concurrent_intakes_in_one_batch_dedup_among_themselves(store: Store) -> None:
+    """Intakes committed together still dedup by event id and by key, within the batch too."""
+    import asyncio
+
+    results = await asyncio.gather(
+        store.accept([_request("a")], event_id="Ev1"),
+        store.accept([_request("a")], event_id="Ev1"),  # the same delivery twice
+        store.accept([_request("a")], event_id="Ev2"),  # same image via another event
+        store.accept([_request("b"), _request("c")], event_id="Ev3"),
+        store.accept([_request("d")]),
+    )
+    assert [len(ids) for ids in results] == [1, 0, 0, 2, 1]
+    assert len({scan for ids in results for scan in ids}) == 4
+    assert len(await store.pending()) == 4
