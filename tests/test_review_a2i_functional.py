@@ -12,11 +12,11 @@ import pytest
 from bot.policy import DEFAULT_POLICY, a2i_activation_conditions
 from tests.fakes import slack_payloads as payloads
 from tests.harness import (
+    A2I,
     CLEAN_COLOR,
     GENERAL,
     POSTER,
     REVIEW_COLOR,
-    A2I,
     Bot,
     Stack,
     enable_a2i,
