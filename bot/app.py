@@ -15,10 +15,15 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.detector import RekognitionDetector, rekognition_client
+from bot.errors import ConfigError
 from bot.fetch import Fetcher
 from bot.notifier import SlackNotifier, web_client
 from bot.pipeline import Pipeline, PipelineConfig, plain_detect
@@ -99,10 +104,39 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
         )
+        await _authorize_once(bolt, client)
         register_all(bolt, Services(pipeline=pipeline, policy=policy, votes=reviews.votes))
         await pipeline.start()
         stack.push_async_callback(pipeline.stop, settings.shutdown_grace_seconds)
         yield Runtime(settings, store, client, pipeline, bolt, detector)
+
+
+# Errors meaning the token itself is bad (not that Slack is briefly unreachable).
+TOKEN_REJECTED = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+)
+
+
+async def _authorize_once(bolt: AsyncApp, client: AsyncWebClient) -> None:
+    """auth.test at start: a token Slack refuses stops the start with a clear line, and Bolt
+    does not call auth.test lazily from the first requests (every request in flight before
+    its cache fills makes its own call, which slowed the first acks of a burst)."""
+    try:
+        result = await client.auth_test()
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or exc.response.status_code)
+        if error in TOKEN_REJECTED:
+            raise ConfigError([f"SLACK_BOT_TOKEN: Slack refused it ({error})"]) from None
+        log.warning("auth.test failed at start (%s); Bolt will retry on the first request", error)
+        return
+    except aiohttp.ClientError as exc:
+        log.warning("Slack unreachable at start (%s); Bolt will retry on the first request", exc)
+        return
+    # Bolt keeps the auth.test result on its single-team authorization middleware; seeding it
+    # is what its own lazy call would do (pinned by test_auth_test_is_called_once_at_start).
+    for middleware in bolt._async_middleware_list:
+        if isinstance(middleware, AsyncSingleTeamAuthorization):
+            middleware.auth_test_result = result
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

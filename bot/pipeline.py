@@ -319,7 +319,10 @@ class Pipeline:
             prepared = await asyncio.to_thread(prepare_image, data)
             detection = await self._detect(scan_id, prepared.data, min_confidence)
             await self._store.save_detection(sha256, detection)
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            future.cancel()  # shutting down: waiters are cancelled too and resume next start
+            raise
+        except Exception as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters, if any, get it re-raised
             raise

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.images import make_image
 from tests.harness import (
@@ -10,6 +14,7 @@ from tests.harness import (
     FLAG_COLOR,
     GENERAL,
     POSTER,
+    REPO_ROOT,
     REVIEW_COLOR,
     Bot,
     Stack,
@@ -249,3 +254,36 @@ async def test_bad_signature_is_refused_and_nothing_is_done(stack: Stack, bot: B
         assert response.status == 401
     await bot.idle()
     assert stack.rekognition_calls() == 0
+
+
+async def test_auth_test_is_called_once_at_start(stack: Stack, bot: Bot) -> None:
+    """auth.test runs once when the bot starts, not again from a burst of concurrent events."""
+    events = [_upload_event(stack, CLEAN_COLOR, name=f"c{n}.png") for n in range(10)]
+    replies = await asyncio.gather(*(bot.event(event) for event in events))
+    assert {reply["status"] for reply in replies} == {200}
+    await bot.idle()
+    assert len(stack.slack.calls_to("auth.test")) == 1
+
+
+async def test_token_slack_refuses_stops_the_start_with_one_line(stack: Stack) -> None:
+    """A bot token Slack answers invalid_auth to: `modbot serve` exits 2 saying so."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "SLACK_BOT_TOKEN": "xoxb-revoked-one"}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "--http",
+        "--port",
+        "0",
+        env=env,
+        cwd=stack.tmp,
+        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    async with asyncio.timeout(60):
+        _, stderr = await child.communicate()
+    assert child.returncode == 2
+    lines = stderr.decode().splitlines()
+    assert "modbot: SLACK_BOT_TOKEN: Slack refused it (invalid_auth)" in lines
+    assert "Traceback" not in stderr.decode()
