@@ -8,7 +8,7 @@ Images are generated at test time (tests/fakes/images.py); none is committed.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +35,6 @@ CORPUS = json.loads(
 CASES: list[dict[str, Any]] = CORPUS["cases"]
 COLORS = {"review": REVIEW_COLOR, "clean": CLEAN_COLOR}
 REVIEW_LABELS = {"Exposed Female Nipple": 72.4}
-
-
-@pytest.fixture
-async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
-    async with started_stack(tmp_path, monkeypatch) as stack:
-        yield stack
-
-
-@pytest.fixture
-async def bot(stack: Stack) -> AsyncIterator[Bot]:
-    async with http_bot(stack) as bot:
-        yield bot
 
 
 def _arg(value: Any) -> Any:

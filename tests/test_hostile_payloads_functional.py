@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,6 @@ from tests.harness import (
     SIGNING_SECRET,
     Bot,
     Stack,
-    http_bot,
-    started_stack,
 )
 
 CORPUS_DIR = Path(__file__).parent / "data" / "hostile" / "slack_payloads"
@@ -36,18 +33,6 @@ CASES = {
     for path in sorted(CORPUS_DIR.glob("*.json"))
 }
 _event_ids = itertools.count(1)
-
-
-@pytest.fixture
-async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
-    async with started_stack(tmp_path, monkeypatch) as stack:
-        yield stack
-
-
-@pytest.fixture
-async def bot(stack: Stack) -> AsyncIterator[Bot]:
-    async with http_bot(stack) as bot:
-        yield bot
 
 
 async def post_raw(

@@ -23,7 +23,6 @@ from tests.harness import (
     REVIEW_COLOR,
     Bot,
     Stack,
-    http_bot,
     started_stack,
 )
 
@@ -40,12 +39,6 @@ async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         # What an attacker is after: an internal image (flag-coloured, so a scan would show).
         stack.target.add("/secret.png", make_image(FLAG_COLOR, (200, 200), "PNG"))
         yield stack
-
-
-@pytest.fixture
-async def bot(stack: Stack) -> AsyncIterator[Bot]:
-    async with http_bot(stack) as bot:
-        yield bot
 
 
 def _fill(template: str, stack: Stack) -> str:

@@ -51,18 +51,6 @@ NON_INTEGER_TIMESTAMP_STATUS = 401
 OK = "modbot_review_ok"
 
 
-@pytest.fixture
-async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
-    async with started_stack(tmp_path, monkeypatch) as stack:
-        yield stack
-
-
-@pytest.fixture
-async def bot(stack: Stack) -> AsyncIterator[Bot]:
-    async with http_bot(stack) as bot:
-        yield bot
-
-
 async def _post(bot: Bot, raw: str, headers: dict[str, str]) -> tuple[int, str]:
     """POST raw bytes to /slack/events with exactly these headers (nothing signed for us)."""
     url: str = bot.url  # type: ignore[attr-defined]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -17,14 +16,7 @@ from tests.harness import (
     Bot,
     Stack,
     socket_bot,
-    started_stack,
 )
-
-
-@pytest.fixture
-async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
-    async with started_stack(tmp_path, monkeypatch) as stack:
-        yield stack
 
 
 @pytest.fixture
