@@ -11,6 +11,7 @@ import pytest
 
 from bot.policy import DEFAULT_POLICY, a2i_activation_conditions
 from tests.fakes import slack_payloads as payloads
+from tests.fakes.faulty_proxy import FaultyProxy
 from tests.harness import (
     A2I,
     CLEAN_COLOR,
@@ -68,8 +69,13 @@ async def test_borderline_upload_goes_through_a_human_loop_to_a_verdict(
     """Alert -> loop started (named in the thread) -> workers answer -> Verdict -> alert updated."""
     conditions = a2i_activation_conditions(DEFAULT_POLICY) if trigger == "flow" else None
     a2i = enable_a2i(
-        stack, monkeypatch, moto_url, trigger=trigger, events=events,
-        poll_seconds=3600 if events else 0.2, conditions=conditions,
+        stack,
+        monkeypatch,
+        moto_url,
+        trigger=trigger,
+        events=events,
+        poll_seconds=3600 if events else 0.2,
+        conditions=conditions,
     )
     async with http_bot(stack) as bot:
         alert = await _borderline_upload(stack, bot)
@@ -92,8 +98,13 @@ async def test_borderline_upload_goes_through_a_human_loop_to_a_verdict(
 
 
 def _assert_image_copied_encrypted(a2i: A2I, moto_url: str) -> None:
-    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=a2i.bucket, Prefix="modbot/")["Contents"]]
     assert len(keys) == 1
     head = s3.head_object(Bucket=a2i.bucket, Key=keys[0])
@@ -135,8 +146,12 @@ async def test_restart_mid_review_still_reports_the_verdict(
 ) -> None:
     """Bot stopped with a loop open; workers answer meanwhile; the restarted bot reports it."""
     enable_a2i(
-        stack, monkeypatch, moto_url, events=events,
-        poll_seconds=3600 if events else 0.2, task_count=2,
+        stack,
+        monkeypatch,
+        moto_url,
+        events=events,
+        poll_seconds=3600 if events else 0.2,
+        task_count=2,
     )
     async with http_bot(stack) as bot:
         alert = await _borderline_upload(stack, bot)
@@ -177,7 +192,10 @@ async def test_flow_trigger_clean_image_opens_no_loop(
 ) -> None:
     """flow: every scan call carries HumanLoopConfig; the conditions keep clean images out."""
     enable_a2i(
-        stack, monkeypatch, moto_url, trigger="flow",
+        stack,
+        monkeypatch,
+        moto_url,
+        trigger="flow",
         conditions=a2i_activation_conditions(DEFAULT_POLICY),
     )
     async with http_bot(stack) as bot:
@@ -203,3 +221,21 @@ async def test_unreachable_events_queue_falls_back_to_polling(
         verdict = await _thread_reply(stack, alert, "Verdict:")
         assert verdict["text"].startswith("Verdict: violation")
         assert await _verdict_actor(bot) == "a2i-poll"
+
+
+async def test_transient_s3_errors_are_retried_and_the_review_goes_ahead(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, moto_url: str
+) -> None:
+    """S3 answering 500 to the first two requests: the copy is retried and the loop opens."""
+    enable_a2i(stack, monkeypatch, moto_url)
+    proxy = FaultyProxy(moto_url, failures=2)
+    await proxy.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
+    try:
+        async with http_bot(stack) as bot:
+            alert = await _borderline_upload(stack, bot)
+            started = await _thread_reply(stack, alert, ":mag: Human review started")
+            assert _loop_name(stack) in started["text"]
+    finally:
+        await proxy.close()
+    assert [failure.split()[0] for failure in proxy.failed] == ["PUT", "PUT"]
