@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Engine, Table, create_engine, event, insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import SingletonThreadPool
 
 from bot.schema import audit
 
@@ -26,6 +27,20 @@ def make_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, pool_size=10, max_overflow=30)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def sync_intake_engine(engine: AsyncEngine) -> Engine | None:
+    """For SQLite, a synchronous engine on the same file, used by intake under the WriteGate.
+
+    Slack waits for intake. A few rows in WAL mode take well under a millisecond written
+    directly, while every statement through aiosqlite is a hand-off to its thread that must
+    then wait for a turn on a busy event loop. The gate guarantees no other writer meanwhile.
+    """
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    sync = create_engine(engine.url.set(drivername="sqlite"), poolclass=SingletonThreadPool)
+    event.listen(sync, "connect", _sqlite_pragmas)
+    return sync
 
 
 class WriteGate:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.codec import (
@@ -24,6 +25,7 @@ from bot.db import (
     gate_for,
     insert_ignoring_duplicates,
     make_engine,
+    sync_intake_engine,
     write_audit,
     writing,
 )
@@ -49,6 +51,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self.gate: WriteGate = gate_for(engine)
+        self._sync_engine = sync_intake_engine(engine)
         self._intake: list[_Intake] = []
         self._intake_flush: asyncio.Task[None] | None = None
 
@@ -67,6 +70,8 @@ class Store:
             await conn.run_sync(metadata.create_all)
 
     async def close(self) -> None:
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
         await self._engine.dispose()
 
     async def ping(self) -> bool:
@@ -98,8 +103,13 @@ class Store:
         while self._intake:
             batch, self._intake = self._intake, []
             try:
-                async with self.write(urgent=True) as conn:
-                    results = await _accept_batch(conn, batch)
+                if self._sync_engine is not None:
+                    async with self.gate.hold(urgent=True):
+                        with self._sync_engine.begin() as sync_conn:
+                            results = accept_batch(sync_conn, batch)
+                else:
+                    async with self.write(urgent=True) as conn:
+                        results = await conn.run_sync(accept_batch, batch)
             except Exception as exc:
                 for item in batch:
                     if not item.done.done():
@@ -307,7 +317,7 @@ class _Intake:
 ROWS_PER_INSERT = 500  # well inside SQLite's limit on bound variables per statement
 
 
-async def _accept_batch(conn: AsyncConnection, batch: list[_Intake]) -> list[list[str]]:
+def accept_batch(conn: Connection, batch: list[_Intake]) -> list[list[str]]:
     """Record a batch of intakes with a couple of multi-row statements, whatever its size.
 
     Statement count, not row count, is what costs here: each one is a round trip to the
@@ -318,7 +328,7 @@ async def _accept_batch(conn: AsyncConnection, batch: list[_Intake]) -> list[lis
     event_ids = list(dict.fromkeys(item.event_id for item in batch if item.event_id))
     fresh: set[str] = set()
     for chunk in _chunks([{"event_id": e, "received_at": now} for e in event_ids]):
-        rows = await conn.execute(insert_new(events).values(chunk).returning(events.c.event_id))
+        rows = conn.execute(insert_new(events).values(chunk).returning(events.c.event_id))
         fresh.update(row.event_id for row in rows)
     new_rows: list[dict[str, Any]] = []
     owners: list[int] = []
@@ -332,7 +342,7 @@ async def _accept_batch(conn: AsyncConnection, batch: list[_Intake]) -> list[lis
             owners.append(index)
     inserted: set[str] = set()
     for chunk in _chunks(new_rows):
-        rows = await conn.execute(insert_new(scans).values(chunk).returning(scans.c.id))
+        rows = conn.execute(insert_new(scans).values(chunk).returning(scans.c.id))
         inserted.update(row.id for row in rows)  # a dedup key already taken is left out
     results: list[list[str]] = [[] for _ in batch]
     for index, row in zip(owners, new_rows, strict=True):
