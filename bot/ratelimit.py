@@ -38,6 +38,7 @@ class RateLimiter:
         self._clock = clock
         self._sent: deque[float] = deque()
         self._lock = asyncio.Lock()
+        self._last_decrease = -math.inf
         self.throttles = 0
 
     def _window(self) -> tuple[int, float]:
@@ -59,8 +60,16 @@ class RateLimiter:
                 await asyncio.sleep(self._sent[0] + window - now)
 
     def throttled(self) -> None:
-        """The service pushed back: slow down multiplicatively."""
+        """The service pushed back: slow down multiplicatively, once per window.
+
+        One overshoot gets every request then in flight throttled; cutting the rate for each
+        of them would answer a single burst of jitter with a collapse.
+        """
         self.throttles += 1
+        now = self._clock()
+        if now - self._last_decrease < self._window()[1]:
+            return
+        self._last_decrease = now
         self.rate = max(self._floor, self.rate * self._decrease)
 
     def succeeded(self) -> None:

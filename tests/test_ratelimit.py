@@ -54,15 +54,26 @@ async def test_fractional_rates_space_single_requests(clock: FakeClock) -> None:
     assert times == pytest.approx([0.0, 2.0, 4.0])
 
 
-def test_throttling_slows_down_and_success_recovers() -> None:
+def test_throttling_slows_down_and_success_recovers(clock: FakeClock) -> None:
     """AIMD: a throttle cuts the rate multiplicatively; successes bring it back to the ceiling."""
-    limiter = RateLimiter(20)
+    limiter = RateLimiter(20, clock=clock)
     limiter.throttled()
     assert limiter.rate == pytest.approx(15)
-    for _ in range(5):
+    for _ in range(30):
+        clock.now += 2.0  # separate windows: each throttle counts
         limiter.throttled()
-    assert limiter.rate >= 1.0  # never below the floor
+    assert limiter.rate == pytest.approx(1.0)  # never below the floor (a twentieth)
     for _ in range(500):
         limiter.succeeded()
     assert limiter.rate == pytest.approx(20)
-    assert limiter.throttles == 6
+    assert limiter.throttles == 31
+
+
+def test_a_cluster_of_throttles_in_one_window_cuts_the_rate_once(clock: FakeClock) -> None:
+    """Every request in flight during one overshoot is throttled; the rate drops only once."""
+    limiter = RateLimiter(20, clock=clock)
+    for _ in range(10):
+        limiter.throttled()
+        clock.now += 0.05
+    assert limiter.rate == pytest.approx(15)
+    assert limiter.throttles == 10
