@@ -44,12 +44,10 @@ SLACK_FILES_ORIGIN = "https://files.slack.com"
 class Runtime:
     """Everything a running modbot holds, started and stopped together."""
 
-    settings: Settings
     store: Store
     client: AsyncWebClient
     pipeline: Pipeline
     bolt: AsyncApp
-    detector: RekognitionDetector
 
 
 @asynccontextmanager
@@ -108,7 +106,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         register_all(bolt, Services(pipeline=pipeline, policy=policy, votes=reviews.votes))
         await pipeline.start()
         stack.push_async_callback(pipeline.stop, settings.shutdown_grace_seconds)
-        yield Runtime(settings, store, client, pipeline, bolt, detector)
+        yield Runtime(store, client, pipeline, bolt)
 
 
 # Errors meaning the token itself is bad (not that Slack is briefly unreachable).

@@ -132,7 +132,6 @@ class RekognitionDetector:
         self._max_delay = max_delay
         workers = min(64, max(4, math.ceil(limiter.ceiling * 2)))
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="rekognition")
-        self.calls = 0
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
@@ -148,7 +147,6 @@ class RekognitionDetector:
         loop = asyncio.get_running_loop()
         for attempt in range(1, self._max_attempts + 1):
             await self._limiter.acquire()
-            self.calls += 1
             try:
                 response = await loop.run_in_executor(
                     self._threads, lambda: self._client.detect_moderation_labels(**params)

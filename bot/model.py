@@ -92,10 +92,6 @@ class ImageRef:
     mimetype: str | None = None
 
     @property
-    def is_slack_file(self) -> bool:
-        return self.file_id is not None
-
-    @property
     def label(self) -> str:
         """A short human name for the image: file name, else the URL, else the file id."""
         return self.name or self.url or self.file_id or "image"

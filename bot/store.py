@@ -289,12 +289,6 @@ class Store:
             ).first()
         return AlertRef(row.channel, row.ts, row.permalink) if row else None
 
-    async def record(
-        self, scan_id: str | None, action: str, actor: str | None, detail: dict[str, Any]
-    ) -> None:
-        async with self.write() as conn:
-            await write_audit(conn, scan_id, action, actor, detail)
-
     async def audit_log(self, scan_id: str | None = None) -> Sequence[dict[str, Any]]:
         query = select(audit).order_by(audit.c.id)
         if scan_id is not None:

@@ -10,8 +10,8 @@ from bot import messages
 from bot.review_slack import VoteResult
 from bot.services import Services
 
-VIOLATION = "modbot_review_violation"
-NO_VIOLATION = "modbot_review_ok"
+VIOLATION = messages.ACTION_VIOLATION
+NO_VIOLATION = messages.ACTION_OK
 
 
 def register(app: AsyncApp, services: Services) -> None:

@@ -167,21 +167,6 @@ async def test_redirect_to_loopback_is_refused_and_target_never_contacted(
     assert stack.rekognition_calls() == 0
 
 
-async def test_token_is_not_sent_to_a_link_host_or_across_a_redirect(
-    stack: Stack, bot: Bot
-) -> None:
-    """A Slack file that redirects to another host is fetched there without the bot token."""
-    data = make_image(REVIEW_COLOR, (200, 200), "PNG")
-    stack.web.add("/moved.png", data)
-    file = stack.upload(REVIEW_COLOR, name="moved.png", data=data)
-    stack.slack.redirect_file(file["id"], f"{stack.web.url}/moved.png")
-    await bot.event(payloads.message_event(GENERAL, POSTER, files=[file]))
-    await bot.idle()
-    assert len(stack.web.hits_to("/moved.png")) == 1
-    _no_token_left_slack(stack)
-    assert len(stack.alerts()) == 1
-
-
 async def test_file_claiming_to_be_an_image_but_not_one_is_reported(stack: Stack, bot: Bot) -> None:
     """A .png that is really text: a visible Could not scan note naming the file and poster."""
     file = stack.upload(REVIEW_COLOR, name="fake.png", data=b"hello, I am not a picture")
