@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.retry import RetryPolicy
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
     )
 
     shutdown_grace_seconds: float = Field(20, ge=0, le=600, alias="MODBOT_SHUTDOWN_GRACE_SECONDS")
+    retry_limit_seconds: float = Field(3600, gt=0, alias="MODBOT_RETRY_LIMIT_SECONDS")
+    retry_max_delay_seconds: float = Field(60, gt=0, alias="MODBOT_RETRY_MAX_DELAY_SECONDS")
 
     database_url: str = Field("sqlite:///modbot.db", alias="DATABASE_URL")
     port: int = Field(3000, ge=1, le=65535, alias="PORT")
@@ -125,6 +128,14 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError(f"MODBOT_REVIEW_BACKEND=a2i needs {' and '.join(missing)}")
         return self
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """How long transient failures are retried before they are reported."""
+        base = min(1.0, self.retry_max_delay_seconds)
+        return RetryPolicy(
+            limit=self.retry_limit_seconds, base=base, cap=self.retry_max_delay_seconds
+        )
 
     @property
     def region(self) -> str | None:
