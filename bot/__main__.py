@@ -1,4 +1,5 @@
-"""`modbot` command line: `serve`, `policy check FILE`, `policy a2i-conditions [FILE]`."""
+"""`modbot` command line: `serve`, `policy check FILE`, `policy a2i-conditions [FILE]`,
+`a2i setup`, `audit export`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot import logs
+from bot import audit_export, logs, ops_settings
 from bot.app import serve_http, serve_socket
 from bot.errors import ConfigError
 from bot.policy import a2i_activation_conditions, check_policy_file, load_policy
@@ -34,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
         "a2i-conditions", help="print A2I HumanLoopActivationConditions for the review band"
     )
     conditions.add_argument("file", nargs="?", default=None)
+
+    audit = commands.add_parser("audit", help="the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    export = audit_commands.add_parser(
+        "export", help="write every audit record to standard output, oldest first"
+    )
+    export.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="from this UTC day")
+    export.add_argument("--format", choices=audit_export.FORMATS, default="csv")
     return parser
 
 
@@ -42,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "audit":
+            return _audit_export(args)
         if args.policy_command == "check":
             code, message = check_policy_file(args.file)
             print(message, file=sys.stdout if code == 0 else sys.stderr)
@@ -53,6 +64,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"modbot: {problem}", file=sys.stderr)
         return 2
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    try:
+        since = audit_export.parse_since(args.since) if args.since is not None else None
+    except ValueError as exc:
+        print(f"modbot: {exc}", file=sys.stderr)
+        return 2
+    settings = ops_settings.load(ops_settings.DatabaseSettings)
+    try:
+        engine = audit_export.export_engine(settings.database_url)
+        try:
+            audit_export.export(engine, sys.stdout, since=since, fmt=args.format)
+        finally:
+            engine.dispose()
+        sys.stdout.flush()
+    except audit_export.ExportFailed as exc:
+        print(f"modbot: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `modbot audit export | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
