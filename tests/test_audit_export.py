@@ -224,3 +224,14 @@ def test_rows_are_fetched_in_batches_while_they_are_written(database: Path) -> N
     # SQLAlchemy reads one row first, then fills the batch; never more than BATCH_ROWS a call.
     assert max(log["fetchmany"]) == BATCH_ROWS
     assert len(log["fetchmany"]) <= ROWS // BATCH_ROWS + 2
+
+
+def test_database_url_is_checked_like_the_bot_and_no_slack_setting_is_needed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only DATABASE_URL is read (no SLACK_* set here), with the bot's own check: exit 2."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/modbot")
+    code, out, err = _run(capsys)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("modbot: DATABASE_URL: only sqlite: URLs are supported")
