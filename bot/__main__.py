@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bot import logs
+from bot import logs, ops_cli
 from bot.app import serve_http, serve_socket
 from bot.errors import ConfigError
 from bot.policy import a2i_activation_conditions, check_policy_file, load_policy
@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         "a2i-conditions", help="print A2I HumanLoopActivationConditions for the review band"
     )
     conditions.add_argument("file", nargs="?", default=None)
+    ops_cli.add_commands(commands)  # a2i setup, audit export
     return parser
 
 
@@ -42,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command in ops_cli.COMMANDS:
+            return ops_cli.run(args)
         if args.policy_command == "check":
             code, message = check_policy_file(args.file)
             print(message, file=sys.stdout if code == 0 else sys.stderr)

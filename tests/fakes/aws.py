@@ -5,6 +5,8 @@ One aiohttp server serves both protocols:
 
 - Rekognition (awsJson1_1): ``POST /`` with
   ``X-Amz-Target: RekognitionService.DetectModerationLabels``;
+- SageMaker (awsJson1_1): ``POST /`` with ``X-Amz-Target: SageMaker.<Op>`` for the flow-definition
+  and human-task-UI calls (aws_sagemaker.py; ``AWS_ENDPOINT_URL_SAGEMAKER``);
 - A2I runtime (rest-json): ``POST /human-loops``, ``GET /human-loops``, ``GET|DELETE
   /human-loops/{name}``, ``POST /human-loops/stop``;
 - test control (JSON): ``/_emulator/...``, so a separate bot process or a benchmark can script it.
@@ -43,6 +45,7 @@ from .aws_a2i import A2iRuntime, FlowDefinition, HumanLoop
 from .aws_a2i_api import A2iApi
 from .aws_control import control_routes
 from .aws_rekognition import Rekognition, RekognitionCall, Scenario
+from .aws_sagemaker import TARGET_PREFIX, SageMakerApi
 from .aws_storage import SideServices
 from .aws_wire import (
     AwsError,
@@ -82,6 +85,7 @@ class AwsEmulator:
         self._side = SideServices(s3_endpoint, sqs_endpoint, region)
         self.a2i = A2iRuntime(self._side, region, account)
         self.rekognition = Rekognition(self.a2i, self._side)
+        self.sagemaker = SageMakerApi(self.a2i)  # CreateFlowDefinition & co. (aws_sagemaker.py)
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -96,6 +100,7 @@ class AwsEmulator:
         self.url = f"http://{host}:{port}"
 
     async def close(self) -> None:
+        self.sagemaker.close()
         await self.a2i.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -241,6 +246,8 @@ class AwsEmulator:
         try:
             _check_signed(request)
             target = request.headers.get("X-Amz-Target", "")
+            if target.startswith(TARGET_PREFIX):
+                return await self.sagemaker.handle(request, target)
             if target != DETECT_TARGET:
                 raise AwsError(
                     "UnknownOperationException", f"Operation {target!r} is not emulated."
