@@ -8,11 +8,11 @@ import time
 from collections.abc import Sequence
 from enum import StrEnum
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.errors import ModbotError
 from bot.model import AlertRef, History, ScanReport
 from bot.notifier import Notifier
 from bot.review_store import ReviewStore
@@ -55,8 +55,9 @@ class Reviewers:
             return cached[1]
         try:
             response = await self._client.usergroups_users_list(usergroup=group)
-        except SlackApiError as exc:
-            log.warning("cannot read user group %s: %s", group, exc.response.get("error"))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
+            log.warning("cannot read user group %s: %s", group, reason)
             return cached[1] if cached else frozenset()  # last known members, else nobody
         members = frozenset(response.get("users") or ())
         self._members[group] = (time.monotonic(), members)
@@ -138,12 +139,13 @@ class SlackVotes:
                 continue
             try:
                 await self._notifier.reply(alert, messages.review_reminder(now - review.created_at))
-            except ModbotError as exc:
-                log.warning("reminder for %s not posted: %s", review.scan_id, exc)
+            except Exception as exc:  # Slack down or unreachable: the next tick tries again
+                log.warning("reminder for %s not posted: %r", review.scan_id, exc)
                 continue
             await self._reviews.mark_reminded(review.scan_id)
 
     async def run_reminders(self, tick: float) -> None:
+        """Remind every `tick` seconds (run under the Supervisor, which restarts it on errors)."""
         while True:
             await asyncio.sleep(tick)
             await self.remind()

@@ -53,3 +53,28 @@ def test_answers_are_read_from_a_real_output_layout() -> None:
     """The selected names come from answerContent[request source].moderationLabels."""
     output = json.loads((Path(__file__).parent / "data" / "a2i_output.json").read_text())
     assert a2i_answers(output) == [["Swimwear or Underwear", "Female Swimwear or Underwear"], []]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        [],
+        {"humanAnswers": "junk"},
+        {"humanAnswers": ["junk"]},
+        {"humanAnswers": [{"answerContent": "junk"}]},
+        {
+            "humanAnswers": [
+                {"answerContent": {"AWS/Rekognition/DetectModerationLabels/Image/V3": 1}}
+            ]
+        },
+        {
+            "humanAnswers": [
+                {"answerContent": {"x": {"moderationLabels": ["Explicit"]}}},
+            ]
+        },
+    ],
+)
+def test_odd_a2i_outputs_are_refused_not_guessed(output: object) -> None:
+    """An output that is not A2I's shape raises ValueError (so the review fails visibly)."""
+    with pytest.raises(ValueError, match=r"answer|humanAnswers|object"):
+        a2i_answers(output)
