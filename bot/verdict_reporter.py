@@ -1,5 +1,5 @@
 """Tells verdicts in Slack: thread reply, alert update. Works from the database outbox, so a
-verdict reached just before a crash or while Slack was down is still reported later."""
+verdict reached just before a crash or while Slack was down is still reported later, once."""
 
 from __future__ import annotations
 
@@ -70,7 +70,11 @@ class VerdictReporter:
                 reply = messages.verdict(review.verdict)
             else:
                 reply = messages.review_failed(review.detail or "", review.loop_name)
-            await self._notifier.reply(alert, reply)
+            # The intent goes first: if an earlier attempt's reply reached Slack (a crash or a
+            # lost answer before mark_reported), it is found in the thread, not posted twice.
+            tried_before = await self._reviews.begin_reply(review.scan_id)
+            if not tried_before or not await self._notifier.find_reply(alert, review.scan_id):
+                await self._notifier.reply(alert, reply, scan_id=review.scan_id)
         await self._reviews.mark_reported(review.scan_id)
 
 
