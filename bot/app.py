@@ -33,6 +33,7 @@ from bot.review import build_review_backend
 from bot.services import Services
 from bot.settings import Settings
 from bot.store import Store
+from bot.supervisor import Supervisor
 from handlers import register_all
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Runtime:
     client: AsyncWebClient
     pipeline: Pipeline
     bolt: AsyncApp
+    supervisor: Supervisor  # the background loops; /healthz reports any that stopped
 
 
 @asynccontextmanager
@@ -71,13 +73,25 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         )
         limiter = RateLimiter(settings.rekognition_tps)
         concurrency = min(64, max(4, math.ceil(settings.rekognition_tps * 2)))
-        detector = RekognitionDetector(rekognition_client(settings.region, concurrency), limiter)
+        # Its quick retries wait no longer than MODBOT_RETRY_MAX_DELAY_SECONDS either.
+        detector = RekognitionDetector(
+            rekognition_client(settings.region, concurrency),
+            limiter,
+            max_delay=min(5.0, settings.retry.cap),
+        )
         stack.callback(detector.close)
+        supervisor = Supervisor(settings.retry)
         reviews = await stack.enter_async_context(
             build_review_backend(
-                settings, store=store, notifier=notifier, client=client, detector=detector
+                settings,
+                store=store,
+                notifier=notifier,
+                client=client,
+                detector=detector,
+                supervisor=supervisor,
             )
         )
+        stack.push_async_callback(supervisor.close)  # tasks stop before the backend closes
         flow_trigger = reviews.a2i is not None and reviews.a2i.detects
         pipeline = Pipeline(
             store=store,
@@ -106,7 +120,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         register_all(bolt, Services(pipeline=pipeline, policy=policy, votes=reviews.votes))
         await pipeline.start()
         stack.push_async_callback(pipeline.stop, settings.shutdown_grace_seconds)
-        yield Runtime(store, client, pipeline, bolt)
+        yield Runtime(store, client, pipeline, bolt, supervisor)
 
 
 # Errors meaning the token itself is bad (not that Slack is briefly unreachable).
@@ -174,12 +188,15 @@ def http_app(settings: Settings, policy: Policy) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         runtime = request.app[RUNTIME]
         reachable = await runtime.store.ping()
+        stopped = runtime.supervisor.stopped  # background work that no longer happens
+        healthy = reachable and not stopped
         body = {
-            "ok": reachable,
+            "ok": healthy,
             "store": "ok" if reachable else "unreachable",
             "queued": runtime.pipeline.queued,
+            "stopped_tasks": stopped,
         }
-        return web.json_response(body, status=200 if reachable else 503)
+        return web.json_response(body, status=200 if healthy else 503)
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/slack/events", slack_events)

@@ -75,10 +75,11 @@ _DETECTION_REASONS = {
 class ReviewFailed(ModbotError):
     """A human review could not be started or finished (A2I quota, S3 bucket unreachable, ...)."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", *, transient: bool = False) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        self.transient = transient  # True: worth retrying later (throttling, 5xx, timeouts)
 
 
 class ConfigError(ModbotError):

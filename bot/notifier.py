@@ -33,7 +33,10 @@ class Notifier(Protocol):
 
     async def post_alert(self, message: SlackMessage, *, scan_id: str) -> AlertRef: ...
     async def find_alert(self, scan_id: str) -> AlertRef | None: ...
-    async def reply(self, alert: AlertRef, message: SlackMessage) -> None: ...
+    async def reply(
+        self, alert: AlertRef, message: SlackMessage, *, scan_id: str | None = None
+    ) -> None: ...
+    async def find_reply(self, alert: AlertRef, scan_id: str) -> bool: ...
     async def update(self, alert: AlertRef, message: SlackMessage) -> None: ...
     async def note(self, message: SlackMessage) -> None: ...
     async def respond(self, response_url: str, message: SlackMessage) -> None: ...
@@ -65,6 +68,7 @@ def web_client(
 
 
 ALERT_EVENT = "modbot_alert"  # message metadata type carrying the scan id
+OUTCOME_EVENT = "modbot_review_outcome"  # the same, on a review's verdict or failure reply
 
 
 class SlackNotifier:
@@ -107,15 +111,45 @@ class SlackNotifier:
                 )
         return None
 
-    async def reply(self, alert: AlertRef, message: SlackMessage) -> None:
+    async def reply(
+        self, alert: AlertRef, message: SlackMessage, *, scan_id: str | None = None
+    ) -> None:
+        """A reply in the alert's thread; with `scan_id`, one `find_reply` can find again."""
+        tagged: dict[str, Any] = {}
+        if scan_id is not None:
+            tagged["metadata"] = {
+                "event_type": OUTCOME_EVENT,
+                "event_payload": {"scan_id": scan_id},
+            }
         await self._call(
             "chat_postMessage",
             channel=alert.channel,
             thread_ts=alert.ts,
             unfurl_links=False,
             unfurl_media=False,
+            **tagged,
             **message.as_kwargs(),
         )
+
+    async def find_reply(self, alert: AlertRef, scan_id: str) -> bool:
+        """Whether the alert's thread holds the outcome reply tagged with `scan_id`.
+
+        Without history access this answers False and the reply is posted again (at least
+        once rather than never).
+        """
+        try:
+            response = await self._client.conversations_replies(
+                channel=alert.channel, ts=alert.ts, limit=1000, include_all_metadata=True
+            )
+        except SlackApiError as exc:
+            log.warning("cannot read the alert's thread: %s", exc.response.get("error"))
+            return False
+        for found in response.get("messages") or ():
+            metadata = found.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == OUTCOME_EVENT and payload.get("scan_id") == scan_id:
+                return True
+        return False
 
     async def update(self, alert: AlertRef, message: SlackMessage) -> None:
         await self._call("chat_update", channel=alert.channel, ts=alert.ts, **message.as_kwargs())

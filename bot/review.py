@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import boto3
 from botocore.config import Config
@@ -20,6 +19,7 @@ from bot.review_slack import Reviewers, SlackVotes
 from bot.review_store import ReviewStore
 from bot.settings import ReviewBackendName, Settings
 from bot.store import Store
+from bot.supervisor import Supervisor
 from bot.verdict_reporter import VerdictReporter
 
 
@@ -55,15 +55,19 @@ async def build_review_backend(
     notifier: Notifier,
     client: AsyncWebClient,
     detector: Detector,
+    supervisor: Supervisor,
     reminder_tick: float = 60.0,
 ) -> AsyncIterator[ReviewSetup]:
-    """Build the configured backend and run its background work for as long as the app runs."""
+    """Build the configured backend and run its background work under `supervisor`.
+
+    The caller closes the supervisor (stopping the tasks) before this context exits.
+    """
     if settings.review_backend is ReviewBackendName.NONE:
         yield ReviewSetup(None)
         return
     reviews = ReviewStore(store)
-    reporter = VerdictReporter(store, reviews, notifier)
-    tasks: list[Coroutine[Any, Any, None]] = [reporter.run()]
+    reporter = VerdictReporter(store, reviews, notifier, retry=settings.retry)
+    supervisor.start("verdict-reporter", reporter.run)
     setup: ReviewSetup
     if settings.review_backend is ReviewBackendName.SLACK:
         votes = SlackVotes(
@@ -75,7 +79,8 @@ async def build_review_backend(
             quorum=settings.review_quorum,
             remind_after=settings.review_remind_minutes * 60,
         )
-        tasks.append(votes.run_reminders(min(reminder_tick, settings.review_remind_minutes * 60)))
+        tick = min(reminder_tick, settings.review_remind_minutes * 60)
+        supervisor.start("review-reminders", lambda: votes.run_reminders(tick))
         setup = ReviewSetup(votes, votes=votes)
     else:
         a2i = _a2i_backend(
@@ -86,17 +91,13 @@ async def build_review_backend(
             reporter=reporter,
             detector=detector,
         )
-        tasks.append(a2i.run_poller())
+        supervisor.start("a2i-poller", a2i.run_poller)
         if settings.a2i_events_queue_url:
-            tasks.append(a2i.consume_events())
+            supervisor.start("a2i-events", a2i.consume_events)
         setup = ReviewSetup(a2i, a2i=a2i)
-    running = [asyncio.create_task(task) for task in tasks]
     try:
         yield setup
     finally:
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
         if setup.a2i is not None:
             setup.a2i.close()
 
@@ -124,6 +125,7 @@ def _a2i_backend(
             queue_url=settings.a2i_events_queue_url,
             poll_seconds=settings.a2i_poll_seconds,
         ),
+        retry=settings.retry,
         store=store,
         reviews=reviews,
         notifier=notifier,

@@ -8,16 +8,15 @@ import time
 from collections.abc import Sequence
 from enum import StrEnum
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.errors import ModbotError
 from bot.model import AlertRef, History, ScanReport
 from bot.notifier import Notifier
-from bot.review_store import ReviewStore
+from bot.review_store import ReviewStore, VoteRule
 from bot.store import Store
-from bot.verdict import Verdict, tally
 from bot.verdict_reporter import VerdictReporter, review_history
 
 log = logging.getLogger(__name__)
@@ -49,14 +48,24 @@ class Reviewers:
                 return True
         return False
 
+    async def current(self) -> frozenset[str] | None:
+        """Everyone allowed right now (None: anyone), for counting votes at tally time."""
+        if not self.entries:
+            return None
+        allowed = set(self._users)
+        for group in self._groups:
+            allowed |= await self._group_members(group)
+        return frozenset(allowed)
+
     async def _group_members(self, group: str) -> frozenset[str]:
         cached = self._members.get(group)
         if cached and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
         try:
             response = await self._client.usergroups_users_list(usergroup=group)
-        except SlackApiError as exc:
-            log.warning("cannot read user group %s: %s", group, exc.response.get("error"))
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
+            log.warning("cannot read user group %s: %s", group, reason)
             return cached[1] if cached else frozenset()  # last known members, else nobody
         members = frozenset(response.get("users") or ())
         self._members[group] = (time.monotonic(), members)
@@ -90,11 +99,13 @@ class SlackVotes:
 
     async def start(self, report: ScanReport, alert: AlertRef, image: bytes) -> None:
         del image  # reviewers look at the original message, not a copy
-        if await self._reviews.open(report.scan_id, report.sha256, self.name):
+        rule = await self._rule()
+        if await self._reviews.open(report.scan_id, report.sha256, self.name, rule=rule):
             started = messages.review_started(
                 quorum=self._quorum, reviewers=self._reviewers.entries
             )
             await self._notifier.reply(alert, started)
+            self._reporter.wake()  # votes cast on the fresh alert may already have decided
 
     async def history(self, sha256: str, scan_id: str) -> History:
         return await review_history(self._store, self._reviews, sha256, scan_id)
@@ -102,29 +113,17 @@ class SlackVotes:
     async def vote(self, scan_id: str, user: str, violation: bool) -> VoteResult:
         if not await self._reviewers.allows(user):
             return VoteResult.REFUSED
-        votes = await self._reviews.vote(scan_id, user, violation)
-        if votes is None:
+        ballot = await self._reviews.vote(scan_id, user, violation, await self._rule())
+        if not ballot.recorded:
             return VoteResult.CLOSED
-        outcome = tally(votes, self._quorum)
-        if outcome is None:
+        if ballot.verdict is None:
             return VoteResult.RECORDED
-        review = await self._reviews.get(scan_id)
-        started = review.created_at if review else time.time()
-        verdict = Verdict(
-            violation=outcome,
-            labels=await self._cause_labels(scan_id) if outcome else (),
-            reviewers=tuple(u for u, v in votes.items() if v is outcome),
-            seconds=time.time() - started,
-        )
-        if not await self._reviews.decide(scan_id, verdict, user):
-            return VoteResult.CLOSED  # another vote decided it a moment earlier
         self._reporter.wake()
         return VoteResult.DECIDED
 
-    async def _cause_labels(self, scan_id: str) -> tuple[str, ...]:
-        """Votes confirm the labels that caused the alert (reviewers vote on the whole image)."""
-        message = await self._store.alert_message(scan_id) or {}
-        return tuple(message.get("causes") or ())
+    async def _rule(self) -> VoteRule:
+        """The quorum, and who counts now: a reviewer removed since voting no longer does."""
+        return VoteRule(self._quorum, await self._reviewers.current())
 
     async def remind(self) -> None:
         """Post a reminder under reviews left open longer than MODBOT_REVIEW_REMIND_MINUTES."""
@@ -138,12 +137,13 @@ class SlackVotes:
                 continue
             try:
                 await self._notifier.reply(alert, messages.review_reminder(now - review.created_at))
-            except ModbotError as exc:
-                log.warning("reminder for %s not posted: %s", review.scan_id, exc)
+            except Exception as exc:  # Slack down or unreachable: the next tick tries again
+                log.warning("reminder for %s not posted: %r", review.scan_id, exc)
                 continue
             await self._reviews.mark_reminded(review.scan_id)
 
     async def run_reminders(self, tick: float) -> None:
+        """Remind every `tick` seconds (run under the Supervisor, which restarts it on errors)."""
         while True:
             await asyncio.sleep(tick)
             await self.remind()

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.db import insert_ignoring_duplicates, write_audit
-from bot.schema import reviews, votes
+from bot.messages import ACTION_VIOLATION
+from bot.schema import alerts, review_replies, reviews, votes
 from bot.store import Store
-from bot.verdict import Verdict
+from bot.verdict import Verdict, quorum_outcome
 
 
 @dataclass(frozen=True)
@@ -28,15 +30,41 @@ class Review:
     reminded_at: float | None
 
 
+@dataclass(frozen=True)
+class VoteRule:
+    """How Slack votes decide: `quorum` agreeing votes of reviewers still `allowed`."""
+
+    quorum: int
+    allowed: frozenset[str] | None  # None: anyone may vote
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """What one vote did."""
+
+    recorded: bool  # False: no open review (unknown scan, or already decided)
+    verdict: Verdict | None = None  # set when this vote decided the review
+
+
 class ReviewStore:
     def __init__(self, store: Store) -> None:
         self._engine = store.engine
         self._write = store.write
 
     async def open(
-        self, scan_id: str, sha256: str, backend: str, *, loop_name: str | None = None
+        self,
+        scan_id: str,
+        sha256: str,
+        backend: str,
+        *,
+        loop_name: str | None = None,
+        rule: VoteRule | None = None,
     ) -> bool:
-        """Record a review as started; False if this scan already has one."""
+        """Record a review as started; False if this scan already has one.
+
+        With a vote `rule`, votes cast on the alert before the review was stored count at once
+        (they may already make the quorum).
+        """
         async with self._write() as conn:
             insert_new = insert_ignoring_duplicates(conn.dialect.name)
             added = await conn.execute(
@@ -54,6 +82,8 @@ class ReviewStore:
                 await write_audit(
                     conn, scan_id, "review_started", None, {"backend": backend, "loop": loop_name}
                 )
+                if rule is not None:
+                    await self._decide_by_votes(conn, scan_id, rule, actor=None)
             return bool(added.rowcount)
 
     async def get(self, scan_id: str) -> Review | None:
@@ -62,17 +92,22 @@ class ReviewStore:
     async def by_loop(self, loop_name: str) -> Review | None:
         return await self._one(reviews.c.loop_name == loop_name)
 
-    async def vote(self, scan_id: str, user: str, violation: bool) -> dict[str, bool] | None:
-        """Record (or change) a reviewer's vote while the review is open; return all votes.
+    async def vote(self, scan_id: str, user: str, violation: bool, rule: VoteRule) -> Ballot:
+        """Record (or change) a reviewer's vote, then tally and decide, in one transaction, so
+        the verdict is exactly the votes at decision time.
 
-        None when there is no open review for the scan (unknown, or already decided).
+        A vote on an alert whose review is not stored yet (the alert with its buttons is being
+        posted) is recorded too; it counts once the review opens.
         """
         async with self._write() as conn:
             status = (
                 await conn.execute(select(reviews.c.status).where(reviews.c.scan_id == scan_id))
             ).first()
-            if status is None or status.status != "open":
-                return None
+            if status is None:
+                if not await _alert_has_buttons(conn, scan_id):
+                    return Ballot(recorded=False)
+            elif status.status != "open":
+                return Ballot(recorded=False)
             await conn.execute(
                 delete(votes).where(and_(votes.c.scan_id == scan_id, votes.c.user == user))
             )
@@ -82,38 +117,67 @@ class ReviewStore:
                 )
             )
             await write_audit(conn, scan_id, "vote", user, {"violation": violation})
-            rows = await conn.execute(
-                select(votes.c.user, votes.c.violation).where(votes.c.scan_id == scan_id)
-            )
-            return {row.user: bool(row.violation) for row in rows}
+            if status is None:
+                return Ballot(recorded=True)
+            return Ballot(True, await self._decide_by_votes(conn, scan_id, rule, actor=user))
+
+    async def _decide_by_votes(
+        self, conn: AsyncConnection, scan_id: str, rule: VoteRule, actor: str | None
+    ) -> Verdict | None:
+        rows = await conn.execute(
+            select(votes.c.user, votes.c.violation)
+            .where(votes.c.scan_id == scan_id)
+            .order_by(votes.c.at)
+        )
+        current = {row.user: bool(row.violation) for row in rows}
+        decided = quorum_outcome(current, rule.quorum, rule.allowed)
+        if decided is None:
+            return None
+        outcome, reviewers = decided
+        created_at = (
+            await conn.execute(select(reviews.c.created_at).where(reviews.c.scan_id == scan_id))
+        ).scalar_one()
+        verdict = Verdict(
+            violation=outcome,
+            # Votes confirm the labels that caused the alert (reviewers judge the whole image).
+            labels=await _alert_causes(conn, scan_id) if outcome else (),
+            reviewers=reviewers,
+            seconds=time.time() - created_at,
+        )
+        return verdict if await self._close_decided(conn, scan_id, verdict, actor) else None
 
     async def decide(self, scan_id: str, verdict: Verdict, actor: str | None) -> bool:
         """Close an open review with a verdict. Exactly one caller ever gets True."""
         async with self._write() as conn:
-            changed = await conn.execute(
-                update(reviews)
-                .where(and_(reviews.c.scan_id == scan_id, reviews.c.status == "open"))
-                .values(
-                    status="decided",
-                    violation=verdict.violation,
-                    labels=list(verdict.labels),
-                    decided_by={
-                        "reviewers": list(verdict.reviewers),
-                        "workers": verdict.workers,
-                        "seconds": verdict.seconds,
-                    },
-                    decided_at=time.time(),
-                )
+            return await self._close_decided(conn, scan_id, verdict, actor)
+
+    async def _close_decided(
+        self, conn: AsyncConnection, scan_id: str, verdict: Verdict, actor: str | None
+    ) -> bool:
+        changed = await conn.execute(
+            update(reviews)
+            .where(and_(reviews.c.scan_id == scan_id, reviews.c.status == "open"))
+            .values(
+                status="decided",
+                violation=verdict.violation,
+                labels=list(verdict.labels),
+                decided_by={
+                    "reviewers": list(verdict.reviewers),
+                    "workers": verdict.workers,
+                    "seconds": verdict.seconds,
+                },
+                decided_at=time.time(),
             )
-            if changed.rowcount:
-                await write_audit(
-                    conn,
-                    scan_id,
-                    "verdict",
-                    actor,
-                    {"violation": verdict.violation, "labels": list(verdict.labels)},
-                )
-            return bool(changed.rowcount)
+        )
+        if changed.rowcount:
+            await write_audit(
+                conn,
+                scan_id,
+                "verdict",
+                actor,
+                {"violation": verdict.violation, "labels": list(verdict.labels)},
+            )
+        return bool(changed.rowcount)
 
     async def fail(self, scan_id: str, detail: str) -> bool:
         """Close an open review without a verdict (loop failed, stopped or expired)."""
@@ -132,6 +196,16 @@ class ReviewStore:
 
     async def unreported(self) -> Sequence[Review]:
         return await self._many(and_(reviews.c.status != "open", reviews.c.reported.is_(False)))
+
+    async def begin_reply(self, scan_id: str) -> bool:
+        """Record that the outcome reply is about to be posted; True if that was recorded
+        before (an earlier attempt may have reached Slack: look before posting again)."""
+        async with self._write() as conn:
+            insert_new = insert_ignoring_duplicates(conn.dialect.name)
+            added = await conn.execute(
+                insert_new(review_replies).values(scan_id=scan_id, begun_at=time.time())
+            )
+            return not added.rowcount
 
     async def mark_reported(self, scan_id: str) -> None:
         async with self._write() as conn:
@@ -171,6 +245,22 @@ class ReviewStore:
         async with self._engine.connect() as conn:
             rows = await conn.execute(select(reviews).where(condition).order_by(order))
             return [_review(row._mapping) for row in rows]
+
+
+async def _alert_has_buttons(conn: AsyncConnection, scan_id: str) -> bool:
+    """Whether this scan's alert (posted, or being posted) carries vote buttons."""
+    message = (
+        await conn.execute(select(alerts.c.message).where(alerts.c.scan_id == scan_id))
+    ).scalar_one_or_none()
+    return isinstance(message, dict) and ACTION_VIOLATION in str(message.get("blocks"))
+
+
+async def _alert_causes(conn: AsyncConnection, scan_id: str) -> tuple[str, ...]:
+    message = (
+        await conn.execute(select(alerts.c.message).where(alerts.c.scan_id == scan_id))
+    ).scalar_one_or_none()
+    causes = message.get("causes") if isinstance(message, dict) else None
+    return tuple(str(cause) for cause in causes or ())
 
 
 def _review(row: Any) -> Review:

@@ -106,3 +106,12 @@ audit = Table(
     Column("detail", JSON),
 )
 Index("audit_scan", audit.c.scan_id)
+
+# A review's outcome reply (verdict or failure) about to be posted: written before posting, so
+# after a crash between posting and marking the review reported, the thread is searched first.
+review_replies = Table(
+    "review_replies",
+    metadata,
+    Column("scan_id", String(32), primary_key=True),
+    Column("begun_at", Float, nullable=False),
+)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from bot.model import ChannelMode, Decision, History, Outcome
 
@@ -37,15 +36,42 @@ def tally(votes: Mapping[str, bool], quorum: int) -> bool | None:
     return None
 
 
-def a2i_answers(output: Mapping[str, Any]) -> list[list[str]]:
-    """The label names each worker selected, from an A2I `output.json` (empty list = none)."""
+def quorum_outcome(
+    votes: Mapping[str, bool], quorum: int, allowed: Collection[str] | None
+) -> tuple[bool, tuple[str, ...]] | None:
+    """The outcome and the reviewers who chose it, counting only reviewers still `allowed`
+    (None: anyone), or None while no outcome has the quorum."""
+    counted = {user: vote for user, vote in votes.items() if allowed is None or user in allowed}
+    outcome = tally(counted, quorum)
+    if outcome is None:
+        return None
+    return outcome, tuple(user for user, vote in counted.items() if vote is outcome)
+
+
+def a2i_answers(output: object) -> list[list[str]]:
+    """The label names each worker selected, from an A2I `output.json` (empty list = none).
+
+    Raises ValueError, naming the odd part, for an output whose shape is not A2I's: a worker's
+    answer is never guessed at, since a skipped answer would change the majority.
+    """
+    if not isinstance(output, Mapping):
+        raise ValueError("output.json is not a JSON object")
+    raw_answers = output.get("humanAnswers") or []
+    if not isinstance(raw_answers, list):
+        raise ValueError("humanAnswers is not a list")
     answers: list[list[str]] = []
-    for answer in output.get("humanAnswers") or ():
-        content = answer.get("answerContent") or {}
+    for number, answer in enumerate(raw_answers, 1):
+        content = answer.get("answerContent") if isinstance(answer, Mapping) else None
+        if not isinstance(content, Mapping):
+            raise ValueError(f"answer {number} has no answerContent object")
         body = content.get(A2I_REQUEST_SOURCE)
         if body is None:  # tolerate another request-source spelling: take the only entry
             body = next(iter(content.values()), {}) if len(content) == 1 else {}
-        labels = body.get("moderationLabels") or body.get("ModerationLabels") or ()
+        if not isinstance(body, Mapping):
+            raise ValueError(f"answer {number}: the answer is not an object")
+        labels = body.get("moderationLabels") or body.get("ModerationLabels") or []
+        if not isinstance(labels, list) or not all(isinstance(lb, Mapping) for lb in labels):
+            raise ValueError(f"answer {number}: moderationLabels is not a list of objects")
         answers.append([str(label["name"]) for label in labels if label.get("name")])
     return answers
 

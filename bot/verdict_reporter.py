@@ -1,5 +1,5 @@
 """Tells verdicts in Slack: thread reply, alert update. Works from the database outbox, so a
-verdict reached just before a crash or while Slack was down is still reported later."""
+verdict reached just before a crash or while Slack was down is still reported later, once."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import contextlib
 import logging
 
 from bot import messages
-from bot.errors import ModbotError
 from bot.model import History, PriorVerdict
 from bot.notifier import Notifier
+from bot.retry import RetryPolicy
 from bot.review_store import Review, ReviewStore
 from bot.store import Store
 
@@ -19,11 +19,18 @@ log = logging.getLogger(__name__)
 
 class VerdictReporter:
     def __init__(
-        self, store: Store, reviews: ReviewStore, notifier: Notifier, *, interval: float = 30.0
+        self,
+        store: Store,
+        reviews: ReviewStore,
+        notifier: Notifier,
+        *,
+        retry: RetryPolicy,
+        interval: float = 30.0,
     ) -> None:
         self._store = store
         self._reviews = reviews
         self._notifier = notifier
+        self._retry = retry
         self._interval = interval
         self._wake = asyncio.Event()
 
@@ -31,19 +38,26 @@ class VerdictReporter:
         self._wake.set()
 
     async def run(self) -> None:
-        """Report whatever is pending now, then again whenever woken (or every `interval`)."""
+        """Report whatever is pending now, then again whenever woken (or every `interval`);
+        after a failed round, again after a backoff (Slack may be back by then)."""
+        failed_rounds = 0
         while True:
             self._wake.clear()
-            await self.report_pending()
+            failed_rounds = 0 if await self.report_pending() else failed_rounds + 1
+            wait = self._retry.delay(failed_rounds) if failed_rounds else self._interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
-    async def report_pending(self) -> None:
+    async def report_pending(self) -> bool:
+        """One round over the outbox; False if something is left for the next round."""
+        reported_all = True
         for review in await self._reviews.unreported():
             try:
                 await self._report(review)
-            except ModbotError as exc:  # Slack down: the outbox keeps it for the next round
-                log.warning("verdict for %s not reported yet: %s", review.scan_id, exc)
+            except Exception as exc:  # Slack down or unreachable: the outbox keeps it
+                log.warning("verdict for %s not reported yet: %r", review.scan_id, exc)
+                reported_all = False
+        return reported_all
 
     async def _report(self, review: Review) -> None:
         alert = await self._store.alert_for(review.scan_id)
@@ -53,11 +67,14 @@ class VerdictReporter:
                 await self._notifier.update(
                     alert, messages.resolved_alert(original, review.verdict)
                 )
-                await self._notifier.reply(alert, messages.verdict(review.verdict))
+                reply = messages.verdict(review.verdict)
             else:
-                await self._notifier.reply(
-                    alert, messages.review_failed(review.detail or "", review.loop_name)
-                )
+                reply = messages.review_failed(review.detail or "", review.loop_name)
+            # The intent goes first: if an earlier attempt's reply reached Slack (a crash or a
+            # lost answer before mark_reported), it is found in the thread, not posted twice.
+            tried_before = await self._reviews.begin_reply(review.scan_id)
+            if not tried_before or not await self._notifier.find_reply(alert, review.scan_id):
+                await self._notifier.reply(alert, reply, scan_id=review.scan_id)
         await self._reviews.mark_reported(review.scan_id)
 
 

@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +107,15 @@ class Bot:
     async def idle(self, within: float = 10.0) -> None:
         """Wait until every accepted scan has reached its outcome."""
         await asyncio.wait_for(self.runtime.pipeline.idle(), within)
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 10.0) -> None:
+    """Await an async condition (a database or HTTP state), polled every 20 ms, with a timeout."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() >= deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 def _set_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,10 @@ import boto3
 import pytest
 
 from bot.policy import DEFAULT_POLICY, a2i_activation_conditions
+from bot.review_store import ReviewStore
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.faulty_proxy import FaultyProxy
+from tests.fakes.images import make_image
 from tests.harness import (
     A2I,
     CLEAN_COLOR,
@@ -239,3 +242,122 @@ async def test_transient_s3_errors_are_retried_and_the_review_goes_ahead(
     finally:
         await proxy.close()
     assert [failure.split()[0] for failure in proxy.failed] == ["PUT", "PUT"]
+
+
+def _loop_of(stack: Stack, alert: dict[str, Any]) -> str:
+    started = next(m for m in stack.thread(alert) if m["text"].startswith(":mag:"))
+    return next(name for name in stack.aws.loops if name in started["text"])
+
+
+async def test_malformed_event_and_odd_output_do_not_stop_other_reviews(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, moto_url: str
+) -> None:
+    """A malformed SQS message and a loop whose output.json is odd are logged and skipped (the
+    odd one reported in its thread); a normal loop completed after them still gets its verdict."""
+    a2i = enable_a2i(stack, monkeypatch, moto_url)
+    assert a2i.queue_url is not None
+    async with http_bot(stack) as bot:
+        odd_alert = await _borderline_upload(stack, bot)
+        await _thread_reply(stack, odd_alert, ":mag: Human review started")
+        file = stack.upload(REVIEW_COLOR, data=make_image(REVIEW_COLOR, (300, 300), "PNG"))
+        await bot.event(payloads.message_event(GENERAL, POSTER, files=[file]))
+        await bot.idle()
+        normal_alert = stack.alerts()[-1]
+        await _thread_reply(stack, normal_alert, ":mag: Human review started")
+        odd, normal = _loop_of(stack, odd_alert), _loop_of(stack, normal_alert)
+        for body in (
+            "not an event",
+            json.dumps({"detail": {"humanLoopName": odd, "humanLoopOutput": "junk"}}),
+            json.dumps({"detail": ["junk"]}),
+        ):
+            a2i.sqs.send_message(QueueUrl=a2i.queue_url, MessageBody=body)
+        await stack.aws.complete_loop(
+            odd, [[]], raw_output=b'{"humanAnswers": [{"answerContent": "junk"}]}'
+        )
+        await stack.aws.complete_loop(normal, [["Exposed Female Nipple"]])
+        verdict = await _thread_reply(stack, normal_alert, "Verdict:")
+        assert verdict["text"].startswith("Verdict: violation")
+        failed = await _thread_reply(stack, odd_alert, ":warning: Human review did not finish")
+        assert "output" in failed["text"]
+        await stack.slack.wait_for(lambda: a2i.queue_depth() == 0, timeout=10)
+
+
+async def test_forged_completed_event_is_checked_with_describe_human_loop(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, moto_url: str
+) -> None:
+    """A forged 'Completed' event pointing at an output in another bucket decides nothing while
+    the loop is InProgress; the verdict comes from A2I's own output once the loop completes."""
+    a2i = enable_a2i(stack, monkeypatch, moto_url)
+    assert a2i.queue_url is not None
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket="attacker-bucket")
+    forged_output = {
+        "humanAnswers": [
+            {
+                "answerContent": {
+                    "AWS/Rekognition/DetectModerationLabels/Image/V3": {
+                        "moderationLabels": [{"name": "Explicit", "parentName": ""}]
+                    }
+                }
+            }
+        ]
+    }
+    s3.put_object(Bucket="attacker-bucket", Key="out/output.json", Body=json.dumps(forged_output))
+    async with http_bot(stack) as bot:
+        alert = await _borderline_upload(stack, bot)
+        await _thread_reply(stack, alert, ":mag: Human review started")
+        name = _loop_name(stack)
+        forged = {
+            "detail-type": "SageMaker A2I HumanLoop Status Change",
+            "source": "aws.sagemaker",
+            "detail": {
+                "humanLoopName": name,
+                "humanLoopStatus": "Completed",
+                "humanLoopOutput": {"outputS3Uri": "s3://attacker-bucket/out/output.json"},
+            },
+        }
+        a2i.sqs.send_message(QueueUrl=a2i.queue_url, MessageBody=json.dumps(forged))
+        await stack.slack.wait_for(lambda: a2i.queue_depth() == 0, timeout=10)
+        review = await ReviewStore(bot.runtime.store).by_loop(name)
+        assert review is not None
+        assert review.status == "open"
+        await stack.aws.complete_loop(name, [[]])
+        verdict = await _thread_reply(stack, alert, "Verdict:")
+        assert verdict["text"].startswith("Verdict: no violation")
+
+
+async def test_throttled_loop_opening_is_retried_until_the_loop_opens(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, moto_url: str
+) -> None:
+    """Throttling of the call that opens the human loop, for longer than the detector's own
+    quick retries, is retried with backoff (MODBOT_RETRY_*) and the review starts."""
+    enable_a2i(stack, monkeypatch, moto_url)
+    monkeypatch.setenv("MODBOT_RETRY_MAX_DELAY_SECONDS", "0.05")
+    monkeypatch.setenv("MODBOT_RETRY_LIMIT_SECONDS", "60")
+    stack.aws.fail_next_human_loop_calls("ThrottlingException", count=12)
+    async with http_bot(stack) as bot:
+        alert = await _borderline_upload(stack, bot)
+        started = await _thread_reply(stack, alert, ":")
+        assert started["text"].startswith(":mag: Human review started")
+    throttled = [call for call in stack.aws.calls if call.error == "ThrottlingException"]
+    assert len(throttled) == 12
+
+
+async def test_permanent_error_opening_the_loop_is_reported_at_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, moto_url: str
+) -> None:
+    """Access denied on the loop-opening call is not retried: one call, reported in the thread."""
+    enable_a2i(stack, monkeypatch, moto_url)
+    monkeypatch.setenv("MODBOT_RETRY_LIMIT_SECONDS", "60")
+    stack.aws.fail_next_human_loop_calls("AccessDeniedException", count=1)
+    async with http_bot(stack) as bot:
+        alert = await _borderline_upload(stack, bot)
+        reply = await _thread_reply(stack, alert, ":warning: Human review did not finish")
+        assert "access denied" in reply["text"]
+    assert [call.error for call in stack.aws.calls] == [None, "AccessDeniedException"]

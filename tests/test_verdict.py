@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.verdict import a2i_answers, a2i_verdict, tally
+from bot.verdict import a2i_answers, a2i_verdict, quorum_outcome, tally
 
 
 @pytest.mark.parametrize(
@@ -53,3 +53,36 @@ def test_answers_are_read_from_a_real_output_layout() -> None:
     """The selected names come from answerContent[request source].moderationLabels."""
     output = json.loads((Path(__file__).parent / "data" / "a2i_output.json").read_text())
     assert a2i_answers(output) == [["Swimwear or Underwear", "Female Swimwear or Underwear"], []]
+
+
+def test_quorum_counts_only_reviewers_still_allowed() -> None:
+    """A vote of someone no longer allowed does not count; the deciders are named in order."""
+    votes = {"U1": True, "U2": True, "U3": False}
+    assert quorum_outcome(votes, 2, None) == (True, ("U1", "U2"))
+    assert quorum_outcome(votes, 2, frozenset({"U2", "U3"})) is None
+    assert quorum_outcome(votes, 1, frozenset({"U3"})) == (False, ("U3",))
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        [],
+        {"humanAnswers": "junk"},
+        {"humanAnswers": ["junk"]},
+        {"humanAnswers": [{"answerContent": "junk"}]},
+        {
+            "humanAnswers": [
+                {"answerContent": {"AWS/Rekognition/DetectModerationLabels/Image/V3": 1}}
+            ]
+        },
+        {
+            "humanAnswers": [
+                {"answerContent": {"x": {"moderationLabels": ["Explicit"]}}},
+            ]
+        },
+    ],
+)
+def test_odd_a2i_outputs_are_refused_not_guessed(output: object) -> None:
+    """An output that is not A2I's shape raises ValueError (so the review fails visibly)."""
+    with pytest.raises(ValueError, match=r"answer|humanAnswers|object"):
+        a2i_answers(output)

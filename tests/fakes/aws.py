@@ -132,6 +132,11 @@ class AwsEmulator:
         """The next `count` Rekognition calls return this modeled error."""
         self.rekognition.fail_next(code, count)
 
+    def fail_next_human_loop_calls(self, code: str, count: int = 1) -> None:
+        """The next `count` Rekognition calls that carry HumanLoopConfig return this error
+        (calls without it are served normally): throttling aimed at opening human loops."""
+        self.rekognition.fail_next_human_loop_calls(code, count)
+
     def set_fault_rate(
         self,
         rate: float,
@@ -183,10 +188,17 @@ class AwsEmulator:
         *,
         events_queue_url: str | None = None,
         duplicate_event: bool = False,
+        raw_output: bytes | None = None,
     ) -> str:
-        """Workers answer (one label list each); output.json is written; returns its S3 URI."""
+        """Workers answer (one label list each); output.json is written; returns its S3 URI.
+
+        `raw_output`, when given, is written instead of the output.json A2I would write."""
         return await self.a2i.complete_loop(
-            name, answers, events_queue_url=events_queue_url, duplicate_event=duplicate_event
+            name,
+            answers,
+            events_queue_url=events_queue_url,
+            duplicate_event=duplicate_event,
+            raw_output=raw_output,
         )
 
     async def fail_loop(

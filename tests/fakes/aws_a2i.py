@@ -210,8 +210,11 @@ class A2iRuntime:
         *,
         events_queue_url: str | None = None,
         duplicate_event: bool = False,
+        raw_output: bytes | None = None,
     ) -> str:
-        """Play the workers: write output.json, mark the loop Completed, announce it."""
+        """Play the workers: write output.json, mark the loop Completed, announce it.
+
+        `raw_output` replaces the output.json A2I would write (for odd or broken outputs)."""
         loop = self._loop_in(name, frozenset({"InProgress"}))
         flow = self.flows[loop.flow_definition_arn]
         if len(answers) != flow.task_count:
@@ -232,7 +235,10 @@ class A2iRuntime:
             )
             + "/output.json"
         )
-        await self.side.put_json(uri, self._output_document(loop, answers))
+        if raw_output is not None:
+            await self.side.put_bytes(uri, raw_output)
+        else:
+            await self.side.put_json(uri, self._output_document(loop, answers))
         loop.status = "Completed"
         loop.output_s3_uri = uri
         await self._announce(loop, events_queue_url, duplicate_event)

@@ -87,6 +87,7 @@ class Rekognition:
         self.latency = 0.0
         self.tps: float | None = None
         self._failures: deque[str] = deque()
+        self._loop_failures: deque[str] = deque()
         self._fault_rate = 0.0
         self._fault_codes: tuple[str, ...] = ()
         self._rng = random.Random(0)
@@ -115,6 +116,9 @@ class Rekognition:
             raise ValueError(f"{code!r} is not an error DetectModerationLabels returns")
         self._failures.extend([code] * count)
 
+    def fail_next_human_loop_calls(self, code: str, count: int = 1) -> None:
+        self._loop_failures.extend([code] * count)
+
     def set_fault_rate(
         self,
         rate: float,
@@ -142,6 +146,7 @@ class Rekognition:
         self.calls.clear()
         self.latency = 0.0
         self._failures.clear()
+        self._loop_failures.clear()
         self.set_tps_quota(None)
         self.set_fault_rate(0.0)
 
@@ -166,6 +171,9 @@ class Rekognition:
         call = RekognitionCall(time=time.time(), request_id=request_id)
         self.calls.append(call)
         injected = self._gate()
+        aimed = self._loop_failures and isinstance(body, dict) and "HumanLoopConfig" in body
+        if not injected and aimed:
+            injected = self._loop_failures.popleft()
         if self.latency:
             await asyncio.sleep(self.latency)
         try:

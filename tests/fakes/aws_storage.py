@@ -85,6 +85,14 @@ class SideServices:
             s3.put_object, Bucket=bucket, Key=key, Body=body, ContentType="application/json"
         )
 
+    async def put_bytes(self, uri: str, body: bytes) -> None:
+        """Write `body` as it is (a broken output.json, for instance)."""
+        s3 = self._client("s3")
+        bucket, key = parse_s3_uri(uri)
+        await asyncio.to_thread(
+            s3.put_object, Bucket=bucket, Key=key, Body=body, ContentType="application/json"
+        )
+
     async def send(self, queue_url: str, document: Any) -> None:
         """Deliver one event as an EventBridge SQS target does: the whole event as the body."""
         sqs = self._client("sqs")

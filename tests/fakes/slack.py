@@ -107,6 +107,10 @@ class FakeSlack:
         self._redirects: dict[str, str] = {}
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
         self._latency = 0.0
+        self._outage: _Failure | None = None
+        self._outage_drops = False
+        self._held: dict[str, deque[asyncio.Event]] = defaultdict(deque)
+        self._fail_after: dict[str, deque[_Failure]] = defaultdict(deque)
         self._ts_micros = _FIRST_TS_MICROS
         self._file_seq = 0
         self._runner: web.AppRunner | None = None
@@ -121,6 +125,7 @@ class FakeSlack:
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "reactions.add": self._reactions_add,
         }
 
@@ -245,6 +250,31 @@ class FakeSlack:
         for _ in range(count):
             self._failures[method].append(_Failure(status, dict(body), dict(headers or {})))
 
+    def start_outage(self, status: int = 503, *, drop_connections: bool = False) -> None:
+        """Every Web API call fails until `end_outage`: answered `status`, or (drop_connections)
+        the connection is closed without an answer, as when Slack is unreachable."""
+        self._outage = _Failure(status, {"ok": False, "error": "service_unavailable"}, {})
+        self._outage_drops = drop_connections
+
+    def end_outage(self) -> None:
+        self._outage = None
+        self._outage_drops = False
+
+    def hold_next(self, method: str) -> asyncio.Event:
+        """The next call to `method` is carried out at once, but answered only once the returned
+        event is set: the window in which Slack shows a message its poster has not heard of."""
+        release = asyncio.Event()
+        self._held[method].append(release)
+        return release
+
+    def fail_after_handling(
+        self, method: str, error: str = "internal_error", count: int = 1
+    ) -> None:
+        """The next `count` calls to `method` take effect but are answered `ok: false` (HTTP 200,
+        which slack_sdk does not retry): the caller cannot know its message was posted."""
+        for _ in range(count):
+            self._fail_after[method].append(_Failure(200, {"ok": False, "error": error}, {}))
+
     def set_latency(self, seconds: float) -> None:
         """Delay every Web API answer by `seconds` (simulated network time for benchmarks)."""
         self._latency = seconds
@@ -306,6 +336,10 @@ class FakeSlack:
         self.calls.append(ApiCall(method, request.method, params, authorization, time.time()))
         if self._latency:
             await asyncio.sleep(self._latency)
+        if self._outage is not None:
+            if self._outage_drops and request.transport is not None:
+                request.transport.abort()
+            return web.json_response(self._outage.body, status=self._outage.status)
         failures = self._failures.get(method)
         if failures:
             failure = failures.popleft()
@@ -321,6 +355,13 @@ class FakeSlack:
         handler = self._handlers.get(method)
         # Unknown methods succeed so the bot can call anything the fake need not model.
         body = handler(params) if handler else {"ok": True}
+        held = self._held.get(method)
+        if held:
+            await held.popleft().wait()
+        after = self._fail_after.get(method)
+        if after:
+            failure = after.popleft()
+            return web.json_response(failure.body, status=failure.status)
         return web.json_response(body)
 
     def _check_token(self, method: str, authorization: str | None) -> str | None:
@@ -470,6 +511,23 @@ class FakeSlack:
             for m in reversed(top)
         ][:limit]
         return {"ok": True, "messages": found, "has_more": len(top) > limit}
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The thread's parent, then its replies, oldest first; metadata as for history."""
+        channel, ts = params.get("channel"), params.get("ts")
+        if not channel or not ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        messages = self.messages.get(channel, [])
+        parent = [m for m in messages if m["ts"] == ts]
+        if not parent:
+            return {"ok": False, "error": "thread_not_found"}
+        thread = parent + [m for m in messages if m.get("thread_ts") == ts]
+        limit = int(params.get("limit") or 1000)
+        with_metadata = str(params.get("include_all_metadata")).lower() in ("1", "true")
+        found = [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in thread
+        ][:limit]
+        return {"ok": True, "messages": found, "has_more": len(thread) > limit}
 
     def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         if not (params.get("channel") and params.get("timestamp") and params.get("name")):
