@@ -71,6 +71,8 @@ _MAGIC = (
     (b"GIF89a", "GIF"),
     (b"II*\0", "TIFF"),
     (b"MM\0*", "TIFF"),
+    (b"II+\0", "TIFF"),  # BigTIFF (64-bit offsets), which Pillow's TIFF plugin reads too
+    (b"MM\0+", "TIFF"),
 )
 _BMP_INFO_SIZES = {12, 40, 52, 56, 64, 108, 124}  # every BITMAPINFOHEADER variant
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}

@@ -64,6 +64,8 @@ SNIFF_CASES: list[tuple[str, Callable[[], bytes], str | None]] = [
     ("bmp", fake.bmp, "BMP"),
     ("tiff", fake.tiff, "TIFF"),
     ("big-endian tiff", lambda: b"MM\0*\0\0\0\x08", "TIFF"),
+    ("bigtiff", fake.bigtiff, "TIFF"),
+    ("big-endian bigtiff", lambda: b"MM\0+\0\x08\0\0", "TIFF"),
     ("heic", fake.heic, "HEIF"),
     ("avif", lambda: fake.make_image(fmt="AVIF"), "AVIF"),
     ("mif1 with avif brand", lambda: b"\0\0\0\x1cftypmif1\0\0\0\0mif1avifmiaf", "AVIF"),
@@ -282,6 +284,7 @@ CONVERSION_ROWS: list[Row] = [
     ("webp", fake.webp, "WEBP", "JPEG", (240, 160), (60, 200, 200)),
     ("bmp", fake.bmp, "BMP", "JPEG", (200, 100), (200, 120, 60)),
     ("tiff", fake.tiff, "TIFF", "JPEG", (180, 180), (100, 100, 30)),
+    ("bigtiff", fake.bigtiff, "TIFF", "JPEG", (180, 180), (100, 100, 30)),
     ("heic", fake.heic, "HEIF", "JPEG", (256, 192), (150, 60, 150)),
     (
         "avif",

@@ -153,6 +153,11 @@ def tiff(color: Color = (100, 100, 30), size: tuple[int, int] = (180, 180)) -> b
     return encode(noisy(color, size), "TIFF", compression="tiff_lzw")
 
 
+def bigtiff(color: Color = (100, 100, 30), size: tuple[int, int] = (180, 180)) -> bytes:
+    """A BigTIFF image (64-bit offsets, magic `II+`), as scanners and microscopes write them."""
+    return encode(noisy(color, size), "TIFF", big_tiff=True)
+
+
 def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
