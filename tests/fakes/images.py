@@ -69,11 +69,20 @@ def animated_gif(
     frames: int = 3,
     color: Color = (30, 160, 60),
     size: tuple[int, int] = (160, 120),
+    rest: Color | None = None,
 ) -> bytes:
-    """An animated GIF whose first frame is `color` and later frames are other colours."""
+    """An animated GIF whose first frame is `color` and later frames are other colours (or all
+    near `rest`: alternately one unit apart, so that no two frames in a row are merged)."""
     first = noisy(color, size, spread=2)
-    others = [Image.new("RGB", size, ((i * 80) % 256, 20, 200)) for i in range(1, frames)]
+    others = [
+        Image.new("RGB", size, ((i * 80) % 256, 20, 200) if rest is None else _nudge(rest, i % 2))
+        for i in range(1, frames)
+    ]
     return encode(first, "GIF", save_all=True, append_images=others, duration=100, loop=0)
+
+
+def _nudge(color: Color, by: int) -> Color:
+    return (min(255, color[0] + by), color[1], color[2])
 
 
 def transparent(
@@ -94,6 +103,22 @@ def apng(color: Color = (200, 100, 0), size: tuple[int, int] = (120, 90)) -> byt
     """An animated PNG whose first frame is `color`."""
     frames = [noisy(color, size, spread=2), Image.new("RGB", size, (0, 0, 255))]
     return encode(frames[0], "PNG", save_all=True, append_images=frames[1:], duration=100)
+
+
+def apng_with_default(
+    default: Color, frames: list[Color], size: tuple[int, int] = (120, 90)
+) -> bytes:
+    """An APNG whose default image (`default`, shown only where APNG is not understood) is not
+    part of its animation (`frames`)."""
+    shown = [noisy(color, size, spread=2, seed=i + 1) for i, color in enumerate(frames)]
+    return encode(
+        noisy(default, size, spread=2),
+        "PNG",
+        save_all=True,
+        append_images=shown,
+        default_image=True,
+        duration=100,
+    )
 
 
 QUADRANT_COLORS = ((220, 30, 30), (30, 220, 30), (30, 30, 220), (220, 220, 30))
