@@ -369,7 +369,9 @@ def _plan(
                 f"the limit is {memory_limit // MB:,} MB)",
                 f"{_px(*size)} {img.mode} {fmt}",
             )
-        scale = max(min_scale, scale / 2)  # a smaller output: fewer and smaller copies
+        # A smaller output: smaller copies after the decode. Small steps, as what the decode
+        # takes does not shrink with the output, and the largest output that fits is wanted.
+        scale = max(min_scale, scale * 0.8)
 
 
 def _costed(
