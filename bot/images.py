@@ -457,18 +457,35 @@ def _reencode(
 
 def _tiled(img: ImageFile.ImageFile, src: _Source, orientation: int, plan: _Plan) -> Image.Image:
     cells = []
+    canvas = img.size
     for index in plan.frames:
-        try:
-            img.seek(index)  # decodes every frame up to this one, as a player would
-        except _DECODE_ERRORS as exc:
-            reason = "truncated image" if src.short else "not an image"
-            raise ImageRejected(reason, f"frame {index} unreadable: {exc}") from exc
+        _seek(img, src, index, canvas)
         frame = _decode(img, src)
         cell = _shrink(frame, plan.target)
         if orientation != 1:
             cell = cell.transpose(_TRANSPOSE[orientation])
         cells.append(cell.copy() if cell is frame else cell)  # the next seek reuses `frame`
     return frames_mod.tile(cells)
+
+
+def _seek(img: ImageFile.ImageFile, src: _Source, index: int, canvas: Size) -> None:
+    """Decode up to frame `index` one frame at a time, as a player would.
+
+    A GIF frame placed outside the logical screen makes Pillow grow the canvas, past what the
+    memory estimate was made for; the growth shows before the grown frame is decoded.
+    """
+    for step in range(img.tell() + 1, index + 1):
+        try:
+            img.seek(step)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageRejected(_BOMB, str(exc)) from exc
+        except _DECODE_ERRORS as exc:
+            reason = "truncated image" if src.short else "not an image"
+            raise ImageRejected(reason, f"frame {step} unreadable: {exc}") from exc
+        if img.size != canvas:
+            raise ImageRejected(
+                _BOMB, f"frame {step} grows the canvas from {_px(*canvas)} to {_px(*img.size)}"
+            )
 
 
 def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:

@@ -187,6 +187,13 @@ def test_gif_cut_after_its_first_frame_is_refused_as_truncated() -> None:
     assert rejection(data[:-40]).reason == "truncated image"
 
 
+def test_animation_frame_that_grows_the_canvas_is_refused_before_it_is_decoded() -> None:
+    """A GIF frame placed far outside its 100x100 screen would need an 82 MP canvas: refused."""
+    error = rejection(fake.gif_frame_outside_canvas())
+    assert error.reason == "image too large to process (decompression bomb guard)"
+    assert "grows the canvas" in error.detail
+
+
 def test_corrupt_png_chunk_is_refused() -> None:
     """A PNG whose pixel data fails its checksum is refused without being decoded."""
     data = bytearray(fake.make_image())

@@ -81,6 +81,21 @@ def animated_gif(
     return encode(first, "GIF", save_all=True, append_images=others, duration=100, loop=0)
 
 
+def gif_frame_outside_canvas(offset: int = 9000) -> bytes:
+    """A 100x100 two-frame GIF whose second frame is placed at (`offset`, `offset`): decoders
+    grow the canvas to fit it, to far more pixels than the header announced."""
+    frames = [
+        Image.new("RGB", (100, 100), (200, 40, 40)),
+        Image.new("RGB", (100, 100), (40, 40, 200)),
+    ]
+    data = bytearray(
+        encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    )
+    second = data.rindex(b"\x2c\x00\x00\x00\x00")  # its image descriptor, at (0, 0) as saved
+    struct.pack_into("<HH", data, second + 1, offset, offset)
+    return bytes(data)
+
+
 def _nudge(color: Color, by: int) -> Color:
     return (min(255, color[0] + by), color[1], color[2])
 
