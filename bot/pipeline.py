@@ -16,7 +16,7 @@ from bot.detector import Detector
 from bot.errors import FetchBlocked, ImageRejected, ScanFailed
 from bot.extract import IMAGE_EXTENSIONS, claims_image, extension
 from bot.fetch import Fetcher
-from bot.images import sniff_image
+from bot.image_format import sniff_image
 from bot.model import (
     AlertRef,
     ChannelMode,
