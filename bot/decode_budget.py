@@ -109,6 +109,8 @@ async def prepare_within_budget(data: bytes) -> PreparedImage:
     """
     budget = current()
     cost = await asyncio.to_thread(decode_memory, data, budget.capacity)
+    if cost == 0:  # sent as it is, never decoded: no reason to queue behind large decodes
+        return await asyncio.to_thread(prepare_image, data, budget.capacity)
     await budget.acquire(cost)
     work = asyncio.ensure_future(asyncio.to_thread(prepare_image, data, budget.capacity))
     # Released when the thread is done, not when the caller stops waiting: a cancelled scan's

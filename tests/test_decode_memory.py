@@ -8,8 +8,9 @@ import io
 import pytest
 from PIL import Image
 
+from bot import decode_budget
 from bot import decode_memory as dm
-from bot.decode_budget import DecodeBudget
+from bot.decode_budget import DecodeBudget, prepare_within_budget
 from bot.decode_memory import MB, Copy
 from bot.errors import ImageRejected
 from bot.images import decode_memory, prepare_image
@@ -144,3 +145,17 @@ async def test_a_cancelled_waiter_gives_its_place_and_its_bytes_back() -> None:
     assert budget.in_use == 100
     with pytest.raises(ValueError, match="more than the whole budget"):
         await budget.acquire(101)
+
+
+async def test_an_image_sent_as_it_is_does_not_queue_behind_large_decodes() -> None:
+    """Only decodes reserve memory: a fitting JPEG goes through while a large decode waits."""
+    budget = DecodeBudget(100 * MB)
+    decode_budget.install(budget)
+    await budget.acquire(90 * MB)
+    waiting = asyncio.create_task(budget.acquire(50 * MB))
+    await asyncio.sleep(0)
+    data = fake.make_image(size=(400, 300), fmt="JPEG")
+    result = await asyncio.wait_for(prepare_within_budget(data), 5)
+    assert result.data == data
+    assert not waiting.done()
+    waiting.cancel()
