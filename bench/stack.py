@@ -216,11 +216,12 @@ async def start_bot(
     aws_url: str,
     tps: float,
     label: str,
+    extra_env: dict[str, str] | None = None,
 ) -> BotProcess:
     """Start modbot (`modbot serve --http`) or the naive baseline, fresh database, and wait."""
     run_dir = procs.workdir / label
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = bot_env(slack_url, aws_url, tps, run_dir / "state.db")
+    env = {**bot_env(slack_url, aws_url, tps, run_dir / "state.db"), **(extra_env or {})}
     port = free_port()
     if kind == "modbot":
         argv = [MODBOT, "serve", "--http", "--port", str(port)]

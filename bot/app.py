@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.decode_budget import DecodeBudget, install
 from bot.detector import RekognitionDetector, rekognition_client
 from bot.errors import ConfigError
 from bot.fetch import Fetcher
@@ -56,6 +57,7 @@ class Runtime:
 async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
     """Build, start, and on exit drain and close every part (in reverse order)."""
     async with AsyncExitStack() as stack:
+        install(DecodeBudget(settings.decode_memory_bytes))  # image decodes share it
         store = Store.from_url(settings.sqlalchemy_url)
         stack.push_async_callback(store.close)
         await store.create()

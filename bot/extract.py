@@ -21,8 +21,10 @@ MAX_URL_LENGTH = 2048
 IMAGE_EXTENSIONS = frozenset(
     {"jpg", "jpeg", "jpe", "png", "gif", "webp", "bmp", "tif", "tiff", "heic", "heif", "avif"}
 )
-# Message subtypes that carry a new post; edits, deletions and joins do not.
+# Message subtypes that carry a new post; deletions and joins do not. Edits are read apart
+# (EDITED): only what the edit added is new.
 SCANNED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "bot_message", "me_message"})
+EDITED = "message_changed"
 
 # Slack escapes a literal < or > in text as &lt; / &gt;, so neither occurs inside markup;
 # excluding "<" keeps the match linear on hostile text full of unclosed "<http://" openers.
@@ -55,6 +57,35 @@ def links_in_blocks(blocks: Any) -> list[str]:
     return _unique(_walk_links(blocks))
 
 
+def images_in_blocks(blocks: Any) -> list[str]:
+    """`image_url`s of Block Kit image blocks and image elements (how apps post pictures)."""
+    return _unique(_walk_images(blocks))
+
+
+def images_in_attachments(attachments: Any) -> list[str]:
+    """`image_url`s of legacy attachments (bots, integrations, link unfurls), and of the image
+    blocks inside them."""
+    urls: list[str] = []
+    for attachment in attachments if isinstance(attachments, list) else []:
+        if isinstance(attachment, Mapping):
+            url = _text(attachment.get("image_url"))
+            urls += [url] if url else []
+            urls += images_in_blocks(attachment.get("blocks"))
+    return _unique(urls)
+
+
+def _walk_images(node: Any) -> Iterator[str]:
+    if isinstance(node, Mapping):
+        if node.get("type") == "image" and isinstance(node.get("image_url"), str):
+            yield node["image_url"]
+        for value in node.values():
+            if isinstance(value, list | dict):
+                yield from _walk_images(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk_images(item)
+
+
 def _walk_links(node: Any) -> Iterator[str]:
     if isinstance(node, Mapping):
         if node.get("type") == "link" and isinstance(node.get("url"), str):
@@ -84,16 +115,42 @@ def _unique(urls: Iterator[str] | Any) -> list[str]:
     return list(seen)
 
 
+def message_links(message: Mapping[str, Any]) -> list[str]:
+    """Every link a message shows, in order: text, rich_text links, image blocks, attachments."""
+    links = links_in_text(_text(message.get("text")) or "")
+    for more in (
+        links_in_blocks(message.get("blocks")),
+        images_in_blocks(message.get("blocks")),
+        images_in_attachments(message.get("attachments")),
+    ):
+        links += [url for url in more if url not in links]
+    return links
+
+
+def _file_ids(message: Mapping[str, Any]) -> set[str]:
+    files = message.get("files")
+    return {
+        file["id"]
+        for file in (files if isinstance(files, list) else [])
+        if isinstance(file, Mapping) and _text(file.get("id"))
+    }
+
+
 def message_images(
-    message: Mapping[str, Any], origin: Origin, key_prefix: str
+    message: Mapping[str, Any],
+    origin: Origin,
+    key_prefix: str,
+    seen: Mapping[str, Any] | None = None,
 ) -> list[ScanRequest]:
-    """Files that claim to be images, then links, from one message."""
+    """Files that claim to be images, then links, from one message; none that `seen` (the
+    message before an edit) already had. The per-message caps apply to the whole message."""
     requests: list[ScanRequest] = []
     channel = origin.channel or ""
+    old_files = _file_ids(seen) if seen is not None else set()
     files = message.get("files")
     for file in (files if isinstance(files, list) else [])[:MAX_FILES_PER_MESSAGE]:
         file_id = _text(file.get("id")) if isinstance(file, Mapping) else None
-        if file_id is None:
+        if file_id is None or file_id in old_files:
             continue
         mimetype, name = _text(file.get("mimetype")), _text(file.get("name"))
         if file.get("mode") == "tombstone" or not claims_image(
@@ -107,10 +164,11 @@ def message_images(
             mimetype=mimetype,
         )
         requests.append(ScanRequest(image, origin, f"{key_prefix}file:{channel}:{file_id}"))
-    links = links_in_text(_text(message.get("text")) or "")
-    links += [url for url in links_in_blocks(message.get("blocks")) if url not in links]
+    old_links = set(message_links(seen)) if seen is not None else set()
     ts = origin.message_ts or ""
-    for url in links[:MAX_LINKS_PER_MESSAGE]:
+    for url in message_links(message)[:MAX_LINKS_PER_MESSAGE]:
+        if url in old_links:
+            continue
         requests.append(
             ScanRequest(ImageRef(url=url), origin, f"{key_prefix}link:{channel}:{ts}:{url}")
         )
@@ -124,22 +182,42 @@ def event_id(body: Mapping[str, Any]) -> str | None:
 
 
 def from_message_event(event: Mapping[str, Any], team: str | None) -> list[ScanRequest]:
-    """A `message` event: uploads (subtype file_share) and image links in the text."""
-    subtype = event.get("subtype")
+    """A `message` event: uploads (subtype file_share) and image links in the text; for an
+    edit (`message_changed`), only the images the edit added."""
     channel = _text(event.get("channel"))
-    if not (subtype is None or isinstance(subtype, str)) or subtype not in SCANNED_SUBTYPES:
-        return []
     if channel is None:
         return []
+    if event.get("subtype") == EDITED:
+        # The edited message keeps its own ts, so what it already had gets the same dedup keys
+        # as when it was posted: even without `previous_message`, nothing is scanned twice.
+        previous = event.get("previous_message")
+        return _post_images(
+            _mapping(event.get("message")),
+            channel,
+            team,
+            seen=previous if isinstance(previous, Mapping) else None,
+        )
+    return _post_images(event, channel, team)
+
+
+def _post_images(
+    message: Mapping[str, Any],
+    channel: str,
+    team: str | None,
+    seen: Mapping[str, Any] | None = None,
+) -> list[ScanRequest]:
+    subtype = message.get("subtype")
+    if not (subtype is None or isinstance(subtype, str)) or subtype not in SCANNED_SUBTYPES:
+        return []
     origin = Origin(
-        trigger=Trigger.UPLOAD if event.get("files") else Trigger.LINK,
+        trigger=Trigger.UPLOAD if message.get("files") else Trigger.LINK,
         channel=channel,
-        user=_text(event.get("user")) or _text(event.get("bot_id")),
-        message_ts=_text(event.get("ts")),
-        thread_ts=_text(event.get("thread_ts")),
+        user=_text(message.get("user")) or _text(message.get("bot_id")),
+        message_ts=_text(message.get("ts")),
+        thread_ts=_text(message.get("thread_ts")),
         team=team,
     )
-    return message_images(event, origin, "")
+    return message_images(message, origin, "", seen)
 
 
 def from_file_shared_event(event: Mapping[str, Any], team: str | None) -> list[ScanRequest]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import struct
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pillow_heif
@@ -22,7 +22,23 @@ from PIL import (
     WebPImagePlugin,
 )
 
+from bot import frames as frames_mod
+from bot.decode_memory import (
+    MB,
+    Copy,
+    Size,
+    animation_copies,
+    area,
+    decode_copies,
+    final_mode,
+    output_copies,
+    reduce_factors,
+    shrink_copies,
+    total,
+    widened,
+)
 from bot.errors import ImageRejected
+from bot.image_format import check_container, sniff_image
 
 MAX_BYTES = 5 * 1024 * 1024  # Rekognition's Bytes limit, 5,242,880
 MIN_SIDE = 80
@@ -32,9 +48,14 @@ MAX_SIDE = 10_000
 # threshold, which its GIF, TIFF and MPO loaders still apply, so no image we accept trips it.
 MAX_PIXELS = 80_000_000
 
+# Pixels a scan may hold while preparing one image, when the caller names no budget; the bot
+# passes MODBOT_DECODE_MEMORY_MB (bot/decode_budget.py).
+DEFAULT_MEMORY_LIMIT = 256 * MB
+
 _BOMB = "image too large to process (decompression bomb guard)"
 _FILL = 0.85  # aim re-encodes at 85% of MAX_BYTES: output size only roughly follows pixel count
 _QUALITIES = (90, 85, 80, 75, 70, 65)  # one entry per encode attempt: bounded and deterministic
+_JPEG_SCALES = (0.5, 0.25, 0.125)  # what libjpeg decodes at natively
 _DECODE_ERRORS = (
     OSError,
     SyntaxError,
@@ -64,18 +85,6 @@ _OPENERS: dict[str, Callable[[io.BytesIO], ImageFile.ImageFile]] = {
     "AVIF": AvifImagePlugin.AvifImageFile,
 }
 _PASS_MODES = {"JPEG": {"L", "RGB"}, "PNG": {"1", "L", "LA", "P", "RGB", "RGBA"}}
-_MAGIC = (
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"II*\0", "TIFF"),
-    (b"MM\0*", "TIFF"),
-)
-_BMP_INFO_SIZES = {12, 40, 52, 56, 64, 108, 124}  # every BITMAPINFOHEADER variant
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
-_AVIF_BRANDS = {b"avif", b"avis"}
-_ANY_BRANDS = {b"mif1", b"msf1"}  # generic HEIF containers: the compatible brands say which codec
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -114,43 +123,40 @@ class _Source(io.BytesIO):
         return chunk
 
 
-def sniff_image(data: bytes) -> str | None:
-    """Name the image format from magic bytes alone (no decoding), or None if it is not one."""
-    for magic, name in _MAGIC:
-        if data.startswith(magic):
-            return name
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data[:2] == b"BM" and len(data) >= 18 and _u32le(data, 14) in _BMP_INFO_SIZES:
-        return "BMP"  # "BM" alone would also match text, so the info header size must fit too
-    if data[4:8] == b"ftyp":
-        return _sniff_ftyp(data)
-    return None
+def prepare_image(data: bytes, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> PreparedImage:
+    """Check `data` and make it a JPEG or PNG within Rekognition's limits, or ImageRejected.
+
+    Preparing it never takes more than `memory_limit` bytes of pixels (decode_memory says how
+    much it will take): the output is made smaller to fit, or the image is refused.
+    """
+    with _inspected(data) as (img, src, fmt, orientation):
+        plan = _plan(img, data, fmt, orientation, memory_limit)
+        if plan is None:
+            width, height = img.size
+            return PreparedImage(data, fmt, width, height, fmt, reencoded=False)
+        return _reencode(img, src, fmt, orientation, plan)
 
 
-def _u32le(data: bytes, at: int) -> int:
-    return int.from_bytes(data[at : at + 4], "little")
+def decode_memory(data: bytes, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> int:
+    """The bytes prepare_image(data) will take at most (0: sent as is), from headers alone.
+
+    Raises ImageRejected as prepare_image would for anything refused before decoding,
+    including an image that needs more than `memory_limit` however small it is made.
+    """
+    with _inspected(data) as (img, _src, fmt, orientation):
+        plan = _plan(img, data, fmt, orientation, memory_limit)
+        return 0 if plan is None else plan.cost
 
 
-def _sniff_ftyp(data: bytes) -> str | None:
-    major = data[8:12]
-    end = min(len(data), int.from_bytes(data[:4], "big"), 256)
-    brands = {data[i : i + 4] for i in range(16, end - 3, 4)} | {major}
-    if major in _AVIF_BRANDS or (major in _ANY_BRANDS and brands & _AVIF_BRANDS):
-        return "AVIF"
-    if major in _HEIF_BRANDS | _ANY_BRANDS:
-        return "HEIF"
-    return None
-
-
-def prepare_image(data: bytes) -> PreparedImage:
-    """Check `data` and make it a JPEG or PNG within Rekognition's limits, or ImageRejected."""
+@contextlib.contextmanager
+def _inspected(data: bytes) -> Iterator[tuple[ImageFile.ImageFile, _Source, str, int]]:
+    """The image opened (headers only) once every check that needs no decoding has passed."""
     if not data:
         raise ImageRejected("empty file")
     fmt = sniff_image(data)
     if fmt is None:
         raise ImageRejected("not an image", "its first bytes match no image format")
-    png_exif = _check_container(data, fmt)
+    png_exif = check_container(data, fmt)
     src = _Source(data)
     with _open(src, fmt) as img:
         width, height = img.size
@@ -163,9 +169,7 @@ def prepare_image(data: bytes) -> PreparedImage:
             raise ImageRejected("truncated image", "JPEG data ends before its end marker")
         orientation = _orientation(img, png_exif)
         _check_sides(*_oriented(img.size, orientation))
-        if _fits_as_is(img, data, fmt, orientation):
-            return PreparedImage(data, fmt, width, height, fmt, reencoded=False)
-        return _reencode(img, src, fmt, orientation, len(data))
+        yield img, src, fmt, orientation
 
 
 def _open(src: _Source, fmt: str) -> ImageFile.ImageFile:
@@ -178,55 +182,6 @@ def _open(src: _Source, fmt: str) -> ImageFile.ImageFile:
     except _DECODE_ERRORS as exc:
         reason = "truncated image" if src.short else "not an image"
         raise ImageRejected(reason, f"{fmt} header unreadable: {exc}") from exc
-
-
-def _check_container(data: bytes, fmt: str) -> bytes | None:
-    """Catch cut-off files whose container records its length; return a PNG's eXIf if any.
-
-    This needs no decoding, and it holds even where LOAD_TRUNCATED_IMAGES is on (pillow_heif
-    then decodes a truncated HEIC as black instead of failing).
-    """
-    if fmt == "PNG":
-        return _walk_png(data)
-    if fmt == "WEBP" and 8 + _u32le(data, 4) > len(data):
-        raise ImageRejected("truncated image", "WebP data ends before its RIFF size")
-    if fmt in ("HEIF", "AVIF"):
-        _walk_boxes(data)
-    return None
-
-
-def _walk_png(data: bytes) -> bytes | None:
-    """Check every chunk's length and CRC up to IEND (no inflating); return the eXIf body."""
-    view, pos, exif = memoryview(data), 8, None
-    while pos + 12 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        end = pos + 12 + length
-        if end > len(data):
-            break
-        if zlib.crc32(view[pos + 4 : end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
-            raise ImageRejected("truncated image", f"PNG {kind.decode('latin-1')} chunk is corrupt")
-        if kind == b"eXIf":
-            exif = bytes(view[pos + 8 : end - 4])
-        if kind == b"IEND":
-            return exif
-        pos = end
-    raise ImageRejected("truncated image", "PNG data ends before its IEND chunk")
-
-
-def _walk_boxes(data: bytes) -> None:
-    """Check that the top-level ISO BMFF boxes (HEIF, AVIF) fit in the file."""
-    pos = 0
-    while pos < len(data):
-        if pos + 8 > len(data):
-            raise ImageRejected("truncated image", "HEIF data ends inside a box header")
-        size = int.from_bytes(data[pos : pos + 4], "big")
-        if size == 1:  # a 64-bit size follows the type
-            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
-        elif size == 0:  # the last box runs to the end of the file
-            return
-        if size < 8 or pos + size > len(data):
-            raise ImageRejected("truncated image", "HEIF data ends inside a box")
-        pos += size
 
 
 def _orientation(img: ImageFile.ImageFile, png_exif: bytes | None) -> int:
@@ -278,27 +233,167 @@ def _fits_as_is(img: ImageFile.ImageFile, data: bytes, fmt: str, orientation: in
     )
 
 
-def _reencode(
-    img: ImageFile.ImageFile, src: _Source, fmt: str, orientation: int, nbytes: int
-) -> PreparedImage:
-    size = img.size  # before draft(), which shrinks img.size
+@dataclass(frozen=True)
+class _Plan:
+    """How an image will be re-encoded, and every copy of its pixels that this makes."""
+
+    target: Size  # as stored: the output before turning upright, or each animation frame's cell
+    copies: tuple[Copy, ...]
+    draft: bool = False  # JPEG: let libjpeg decode at 1/2, 1/4 or 1/8 scale
+    frames: tuple[int, ...] = ()  # an animation's frames to tile; () for a still image
+
+    @property
+    def cost(self) -> int:
+        return total(list(self.copies))
+
+
+def _plan(
+    img: ImageFile.ImageFile, data: bytes, fmt: str, orientation: int, memory_limit: int
+) -> _Plan | None:
+    """None if `data` goes as it is; else the largest output whose preparation fits
+    `memory_limit` (ImageRejected if none does)."""
+    if _fits_as_is(img, data, fmt, orientation):
+        return None
+    size = img.size
     min_scale = MIN_SIDE / min(size)
-    scale = min(1.0, MAX_SIDE / max(size))
-    if fmt == "JPEG" and nbytes > MAX_BYTES:  # same codec, so size follows pixel count
-        scale = min(scale, math.sqrt(_FILL * MAX_BYTES / nbytes))
-    if fmt == "JPEG" and scale < 1:
-        # Decoding at 1/2, 1/4 or 1/8 costs a fraction of a full decode plus a resample, and
-        # Rekognition resizes internally anyway; so round down to a scale libjpeg does natively.
-        scale = max(min_scale, max((s for s in (0.5, 0.25, 0.125) if s <= scale), default=scale))
-        img.draft("RGB", _scaled(size, scale))
-    decoded = _normalise(_decode(img, src))
+    frames = _frames(img, fmt)
+    if frames:
+        scale = min(1.0, frames_mod.CELL_SIDE / max(size))
+    else:
+        scale = min(1.0, MAX_SIDE / max(size))
+        if fmt == "JPEG" and len(data) > MAX_BYTES:  # same codec, so size follows pixel count
+            scale = min(scale, math.sqrt(_FILL * MAX_BYTES / len(data)))
+    while True:
+        if fmt == "JPEG" and scale < 1:
+            # Decoding at 1/2, 1/4 or 1/8 costs a fraction of a full decode plus a resample, and
+            # Rekognition resizes internally anyway; so round down to a scale libjpeg does.
+            scale = max(min_scale, max((s for s in _JPEG_SCALES if s <= scale), default=scale))
+        plan = _costed(img, fmt, orientation, frames, _scaled(size, scale))
+        if plan.cost <= memory_limit:
+            return plan
+        if scale <= min_scale:
+            raise ImageRejected(
+                f"image too large to process (it needs about {plan.cost // MB:,} MB of memory; "
+                f"the limit is {memory_limit // MB:,} MB)",
+                f"{_px(*size)} {img.mode} {fmt}",
+            )
+        # A smaller output: smaller copies after the decode. Small steps, as what the decode
+        # takes does not shrink with the output, and the largest output that fits is wanted.
+        scale = max(min_scale, scale * 0.8)
+
+
+def _costed(
+    img: ImageFile.ImageFile, fmt: str, orientation: int, frames: tuple[int, ...], target: Size
+) -> _Plan:
+    turn = orientation != 1
+    keyed = _keyed(img)
+    if frames:
+        # Shrinking a frame makes full-size copies, gone before the next frame is sought (any
+        # frame may be a palette with a colour key: the widest path is counted); what is kept
+        # of each frame is its cell.
+        shrinking = shrink_copies(img.size, "P", target, keyed=True)
+        shrinking += [Copy("tile: cell converted to the tile's mode", area(target) * 4)]
+        kept = [Copy("tile: cell", area(target) * 4)]
+        kept += [Copy("tile: cell turned upright", area(target) * 4)] if turn else []
+        cols, rows = frames_mod.layout(len(frames), _oriented(target, orientation))
+        tiled = (cols * target[0], rows * target[1])
+        copies = animation_copies(img.size) + shrinking + kept * len(frames)
+        copies += [Copy("tile", area(tiled) * 4), *output_copies(tiled, "RGBA", transpose=False)]
+        return _Plan(target, tuple(copies), frames=frames)
+    draft = fmt == "JPEG" and target != img.size
+    decoded = _draft_size(img.size, target) if draft else img.size
+    tiff_turns = fmt == "TIFF" and _tiff_orientation(img) != 1
+    copies = decode_copies(fmt, decoded, img.mode, upright_on_load=tiff_turns)
+    copies += shrink_copies(decoded, img.mode, target, keyed=keyed)
+    out_mode = final_mode(widened(img.mode, keyed))
+    copies += output_copies(target, out_mode, transpose=turn)
+    return _Plan(target, tuple(copies), draft=draft)
+
+
+def _draft_size(size: Size, target: Size) -> Size:
+    """The size libjpeg decodes at when asked for `target` (JpegImageFile.draft's own rule)."""
+    ratio = min(size[0] // target[0], size[1] // target[1])
+    step = next(s for s in (8, 4, 2, 1) if ratio >= s)
+    return (size[0] + step - 1) // step, (size[1] + step - 1) // step
+
+
+def _tiff_orientation(img: ImageFile.ImageFile) -> int:
+    tags = getattr(img, "tag_v2", {})
+    value = tags.get(0x0112, 1) if hasattr(tags, "get") else 1
+    return value if value in _TRANSPOSE else 1
+
+
+def _frames(img: ImageFile.ImageFile, fmt: str) -> tuple[int, ...]:
+    """The frames to judge if `img` is an animation people see playing; () for a still."""
+    if fmt not in ("GIF", "PNG", "WEBP"):
+        return ()  # TIFF pages and HEIF sequences are not shown as animations
+    try:
+        count = int(getattr(img, "n_frames", 1))
+    except _DECODE_ERRORS as exc:  # GIF counts its frames by walking the whole file
+        raise ImageRejected("truncated image", f"{fmt} frames unreadable: {exc}") from exc
+    if count < 2:
+        return ()
+    hidden = fmt == "PNG" and bool(getattr(img, "default_image", False))
+    shown = frames_mod.displayed_frames(count, hidden, area(img.size))
+    return frames_mod.sample(shown)
+
+
+def _reencode(
+    img: ImageFile.ImageFile, src: _Source, fmt: str, orientation: int, plan: _Plan
+) -> PreparedImage:
+    if plan.frames:
+        picture = _tiled(img, src, orientation, plan)
+        orientation = 1  # each frame was turned upright before tiling
+    else:
+        if plan.draft:
+            img.draft("RGB", plan.target)
+        picture = _shrink(_decode(img, src), plan.target)
+    size = picture.size
+    min_scale = MIN_SIDE / min(size)
+    scale = 1.0
+    current = picture
     for quality in _QUALITIES:
-        target = _scaled(size, scale)
-        data, out_fmt, (width, height) = _encode(decoded, target, orientation, quality)
+        data, out_fmt, (width, height) = _encode(current, orientation, quality)
         if len(data) <= MAX_BYTES:
             return PreparedImage(data, out_fmt, width, height, fmt, reencoded=True)
+        # Shrink from the prepared picture, not the decode: it is already small, and each try
+        # is smaller than the one before, so no try needs more memory than the first.
         scale = max(min_scale, scale * math.sqrt(_FILL * MAX_BYTES / len(data)))
+        current = picture.resize(_scaled(size, scale), Image.Resampling.LANCZOS, reducing_gap=3.0)
     raise ImageRejected("image too large to process", f"still over {MAX_BYTES:,} bytes when shrunk")
+
+
+def _tiled(img: ImageFile.ImageFile, src: _Source, orientation: int, plan: _Plan) -> Image.Image:
+    cells = []
+    canvas = img.size
+    for index in plan.frames:
+        _seek(img, src, index, canvas)
+        frame = _decode(img, src)
+        cell = _shrink(frame, plan.target)
+        if orientation != 1:
+            cell = cell.transpose(_TRANSPOSE[orientation])
+        cells.append(cell.copy() if cell is frame else cell)  # the next seek reuses `frame`
+    return frames_mod.tile(cells)
+
+
+def _seek(img: ImageFile.ImageFile, src: _Source, index: int, canvas: Size) -> None:
+    """Decode up to frame `index` one frame at a time, as a player would.
+
+    A GIF frame placed outside the logical screen makes Pillow grow the canvas, past what the
+    memory estimate was made for; the growth shows before the grown frame is decoded.
+    """
+    for step in range(img.tell() + 1, index + 1):
+        try:
+            img.seek(step)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageRejected(_BOMB, str(exc)) from exc
+        except _DECODE_ERRORS as exc:
+            reason = "truncated image" if src.short else "not an image"
+            raise ImageRejected(reason, f"frame {step} unreadable: {exc}") from exc
+        if img.size != canvas:
+            raise ImageRejected(
+                _BOMB, f"frame {step} grows the canvas from {_px(*canvas)} to {_px(*img.size)}"
+            )
 
 
 def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -321,28 +416,47 @@ def _decode(img: ImageFile.ImageFile, src: _Source) -> ImageFile.ImageFile:
     return img
 
 
+def _keyed(img: Image.Image) -> bool:
+    """A colour-key transparency (PNG tRNS, GIF) that this mode can apply."""
+    key = img.info.get("transparency")
+    return key is not None and (img.mode != "RGB" or isinstance(key, tuple))
+
+
+def _shrink(img: Image.Image, target: Size) -> Image.Image:
+    """`img` at `target` in L, RGB or RGBA; the copies it makes are shrink_copies' list.
+
+    A cheap box reduction comes first when the image is much larger, then the resample, then
+    the mode conversion, on the small copy by then.
+    """
+    work = widened(img.mode, _keyed(img))
+    if work != img.mode:
+        img = img.convert(work)
+    if img.size != target:
+        factors = reduce_factors(img.size, target, img.mode)
+        if factors != (1, 1):
+            img = img.reduce(factors)
+        img = img.resize(target, Image.Resampling.LANCZOS)
+    return _normalise(img)
+
+
 def _normalise(img: Image.Image) -> Image.Image:
     """Bring any mode to L, RGB or (only when some pixel is see-through) RGBA."""
     if img.mode == "I" or img.mode.startswith("I;16"):  # 16-bit greys (PNG, TIFF) to 8-bit
         return img.convert("I").point(lambda v: v / 257).convert("L")
-    if "A" in img.mode or "a" in img.mode or "transparency" in img.info:
-        rgba = img.convert("RGBA")
+    if "A" in img.mode or "a" in img.mode:
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
         opaque = rgba.getchannel("A").getextrema() == (255, 255)
         return rgba.convert("RGB") if opaque else rgba
     if img.mode in ("L", "RGB"):
         return img
     try:
-        return img.convert("L" if img.mode == "1" else "RGB")
+        return img.convert("RGB")
     except ValueError as exc:  # LAB, HSV and the like have no direct route to RGB
         raise ImageRejected("unsupported image format", f"colour mode {img.mode}") from exc
 
 
-def _encode(
-    img: Image.Image, size: tuple[int, int], orientation: int, quality: int
-) -> tuple[bytes, str, tuple[int, int]]:
-    """Encode at `size` (as stored), upright; JPEG unless some pixel is see-through."""
-    if img.size != size:
-        img = img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+def _encode(img: Image.Image, orientation: int, quality: int) -> tuple[bytes, str, Size]:
+    """Encode upright (turned after shrinking, on the small copy); JPEG unless see-through."""
     if orientation in _TRANSPOSE:
         img = img.transpose(_TRANSPOSE[orientation])
     # Transparent images stay PNG with their alpha, so they reach Rekognition exactly as an

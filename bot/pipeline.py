@@ -11,11 +11,12 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from bot import messages
+from bot.decode_budget import prepare_within_budget
 from bot.detector import Detector
 from bot.errors import FetchBlocked, ImageRejected, ScanFailed
 from bot.extract import IMAGE_EXTENSIONS, claims_image, extension
 from bot.fetch import Fetcher
-from bot.images import prepare_image, sniff_image
+from bot.image_format import sniff_image
 from bot.model import (
     AlertRef,
     ChannelMode,
@@ -316,7 +317,7 @@ class Pipeline:
         future: asyncio.Future[Detection] = asyncio.get_running_loop().create_future()
         self._inflight[sha256] = future
         try:
-            prepared = await asyncio.to_thread(prepare_image, data)
+            prepared = await prepare_within_budget(data)
             detection = await self._detect(scan_id, prepared.data, min_confidence)
             await self._store.save_detection(sha256, detection)
         except asyncio.CancelledError:

@@ -17,9 +17,9 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from bot import messages
+from bot.decode_budget import prepare_within_budget
 from bot.detector import TRANSIENT_CODES, Detector, HumanLoopRequest, S3Image
 from bot.errors import DetectionFailed, ModbotError, ReviewFailed
-from bot.images import prepare_image
 from bot.model import AlertRef, Detection, History, ScanReport
 from bot.notifier import Notifier
 from bot.retry import RetryPolicy
@@ -202,7 +202,7 @@ class A2IReviews:
 
     async def _open_loop(self, scan_id: str, image: bytes, min_confidence: float) -> str:
         """`policy` trigger: a second call, with HumanLoopConfig; the flow must always open one."""
-        prepared = await asyncio.to_thread(prepare_image, image)
+        prepared = await prepare_within_budget(image)
         location = await self._upload(scan_id, prepared.data, prepared.format)
         detection = await self._detector.detect(
             location, min_confidence=min_confidence, human_loop=self._loop_request(scan_id)

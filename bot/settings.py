@@ -67,6 +67,7 @@ class Settings(BaseSettings):
 
     rekognition_tps: float = Field(5, gt=0, le=1000, alias="MODBOT_REKOGNITION_TPS")
     max_download_bytes: int = Field(26_214_400, gt=0, alias="MODBOT_MAX_DOWNLOAD_BYTES")
+    decode_memory_mb: int = Field(256, ge=16, le=1_048_576, alias="MODBOT_DECODE_MEMORY_MB")
     allow_private_networks: Annotated[tuple[Network, ...], NoDecode] = Field(
         (), alias="MODBOT_ALLOW_PRIVATE_NETWORKS"
     )
@@ -136,6 +137,10 @@ class Settings(BaseSettings):
         return RetryPolicy(
             limit=self.retry_limit_seconds, base=base, cap=self.retry_max_delay_seconds
         )
+
+    @property
+    def decode_memory_bytes(self) -> int:
+        return self.decode_memory_mb * 1024 * 1024
 
     @property
     def region(self) -> str | None:

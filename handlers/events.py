@@ -1,4 +1,4 @@
-"""Events API listeners: uploads and links in messages, and `file_shared`."""
+"""Events API listeners: images in messages (posts, and what edits add), and `file_shared`."""
 
 from __future__ import annotations
 

@@ -100,11 +100,91 @@ def test_non_http_schemes_and_floods_are_not_taken() -> None:
     assert all(r.image.url.startswith("https://") for r in requests)
 
 
-@pytest.mark.parametrize("subtype", ["message_changed", "message_deleted", "channel_join"])
-def test_edits_deletions_and_joins_are_not_scanned(subtype: str) -> None:
-    """Only new posts are scanned; edits and housekeeping messages are not."""
+@pytest.mark.parametrize("subtype", ["message_deleted", "channel_join"])
+def test_deletions_and_joins_are_not_scanned(subtype: str) -> None:
+    """Only posts are scanned, not housekeeping messages."""
     event = _message(subtype=subtype, text="<https://a.example/x.png>")
     assert extract.from_message_event(event, "T1") == []
+
+
+def _edit(message: dict[str, object], previous: dict[str, object] | None) -> dict[str, object]:
+    """A `message_changed` event as Slack sends it: the message now and, usually, before."""
+    event: dict[str, object] = {
+        "type": "message",
+        "subtype": "message_changed",
+        "channel": "C1",
+        "hidden": True,
+        "ts": "200.9",  # the edit's own ts; the message keeps its ts
+        "message": {"type": "message", "user": "U1", "ts": "100.1", **message},
+    }
+    if previous is not None:
+        event["previous_message"] = {"type": "message", "user": "U1", "ts": "100.1", **previous}
+    return event
+
+
+def test_an_edit_yields_only_the_links_and_files_it_added() -> None:
+    """An edit adding a link and a file is scanned for those; what was there is not repeated."""
+    before = {"text": "<https://a.example/old.png>", "files": [_file("F1")]}
+    after = {"text": "<https://a.example/old.png> <https://a.example/new.png>"}
+    event = _edit({**after, "files": [_file("F1"), _file("F2", "dog.png")]}, before)
+    requests = extract.from_message_event(event, "T1")
+    assert [r.dedup_key for r in requests] == [
+        "file:C1:F2",
+        "link:C1:100.1:https://a.example/new.png",
+    ]
+    assert requests[1].origin.message_ts == "100.1"
+    assert requests[1].origin.user == "U1"
+
+
+def test_an_edit_keys_old_images_as_their_post_did() -> None:
+    """Without previous_message, the images already there get the keys their post gave them."""
+    post = _message(text="<https://a.example/x.png>", files=[_file()])
+    edit = _edit({"text": "<https://a.example/x.png> edited", "files": [_file()]}, None)
+    keys = {r.dedup_key for r in extract.from_message_event(post, "T1")}
+    assert {r.dedup_key for r in extract.from_message_event(edit, "T1")} == keys
+
+
+def test_an_edited_housekeeping_message_is_not_scanned() -> None:
+    """An edit of a message that would not be scanned as a post is not scanned either."""
+    event = _edit({"subtype": "channel_join", "text": "<https://a.example/x.png>"}, {})
+    assert extract.from_message_event(event, "T1") == []
+
+
+def test_image_blocks_and_attachment_images_are_links() -> None:
+    """Block Kit image blocks/elements and attachments[].image_url are scanned like links."""
+    blocks = [
+        {"type": "image", "image_url": "https://a.example/block.png", "alt_text": "a"},
+        {
+            "type": "context",
+            "elements": [{"type": "image", "image_url": "https://a.example/icon.png"}],
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": "no image here"}},
+    ]
+    attachments = [
+        {"fallback": "x", "image_url": "https://a.example/att.gif"},
+        {"blocks": [{"type": "image", "image_url": "https://a.example/inner.jpg"}]},
+        {"thumb_url": "https://a.example/thumb.png"},
+    ]
+    event = _message(subtype="bot_message", bot_id="B1", blocks=blocks, attachments=attachments)
+    event.pop("user")
+    requests = extract.from_message_event(event, "T1")
+    assert [r.image.url for r in requests] == [
+        "https://a.example/block.png",
+        "https://a.example/icon.png",
+        "https://a.example/att.gif",
+        "https://a.example/inner.jpg",
+    ]
+    assert requests[0].origin.user == "B1"
+    assert requests[2].dedup_key == "link:C1:100.1:https://a.example/att.gif"
+
+
+def test_image_urls_share_the_per_message_link_cap() -> None:
+    """Text links, image blocks and attachments together stay within MAX_LINKS_PER_MESSAGE."""
+    text = " ".join(f"<https://x.example/{n}.png>" for n in range(6))
+    blocks = [{"type": "image", "image_url": f"https://y.example/{n}.png"} for n in range(6)]
+    attachments = [{"image_url": f"https://z.example/{n}.png"} for n in range(6)]
+    event = _message(text=text, blocks=blocks, attachments=attachments)
+    assert len(extract.from_message_event(event, "T1")) == extract.MAX_LINKS_PER_MESSAGE
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,8 @@ SNIFF_CASES: list[tuple[str, Callable[[], bytes], str | None]] = [
     ("bmp", fake.bmp, "BMP"),
     ("tiff", fake.tiff, "TIFF"),
     ("big-endian tiff", lambda: b"MM\0*\0\0\0\x08", "TIFF"),
+    ("bigtiff", fake.bigtiff, "TIFF"),
+    ("big-endian bigtiff", lambda: b"MM\0+\0\x08\0\0", "TIFF"),
     ("heic", fake.heic, "HEIF"),
     ("avif", lambda: fake.make_image(fmt="AVIF"), "AVIF"),
     ("mif1 with avif brand", lambda: b"\0\0\0\x1cftypmif1\0\0\0\0mif1avifmiaf", "AVIF"),
@@ -179,12 +181,17 @@ def test_truncated_files_are_refused_whatever_pillow_is_told(
     assert rejection(fake.truncated(build(), keep)).reason == "truncated image"
 
 
-def test_gif_cut_after_its_first_frame_still_scans() -> None:
-    """Only the first frame is scanned, so losing the tail of an animation does not matter."""
+def test_gif_cut_after_its_first_frame_is_refused_as_truncated() -> None:
+    """Frames across the whole animation are judged, so a lost tail is a truncated image."""
     data = fake.animated_gif()
-    result = prepare_image(data[:-40])
-    assert (result.format, result.width, result.height) == ("JPEG", 160, 120)
-    assert_mean(result, (30, 160, 60))
+    assert rejection(data[:-40]).reason == "truncated image"
+
+
+def test_animation_frame_that_grows_the_canvas_is_refused_before_it_is_decoded() -> None:
+    """A GIF frame placed far outside its 100x100 screen would need an 82 MP canvas: refused."""
+    error = rejection(fake.gif_frame_outside_canvas())
+    assert error.reason == "image too large to process (decompression bomb guard)"
+    assert "grows the canvas" in error.detail
 
 
 def test_corrupt_png_chunk_is_refused() -> None:
@@ -278,10 +285,12 @@ class Conversion(NamedTuple):
 
 Row = tuple[str, Callable[[], bytes], str, str, tuple[int, int], tuple[int, int, int]]
 CONVERSION_ROWS: list[Row] = [
-    ("animated gif: first frame", fake.animated_gif, "GIF", "JPEG", (160, 120), (30, 160, 60)),
+    # Three 160x120 frames stacked: the mean of (30, 160, 60), (80, 20, 200) and (160, 20, 200).
+    ("animated gif: frames tiled", fake.animated_gif, "GIF", "JPEG", (160, 360), (90, 67, 153)),
     ("webp", fake.webp, "WEBP", "JPEG", (240, 160), (60, 200, 200)),
     ("bmp", fake.bmp, "BMP", "JPEG", (200, 100), (200, 120, 60)),
     ("tiff", fake.tiff, "TIFF", "JPEG", (180, 180), (100, 100, 30)),
+    ("bigtiff", fake.bigtiff, "TIFF", "JPEG", (180, 180), (100, 100, 30)),
     ("heic", fake.heic, "HEIF", "JPEG", (256, 192), (150, 60, 150)),
     (
         "avif",
@@ -293,7 +302,15 @@ CONVERSION_ROWS: list[Row] = [
     ),
     ("cmyk jpeg", fake.cmyk_jpeg, "JPEG", "JPEG", (240, 180), (220, 180, 30)),
     ("16-bit grey png", fake.png16, "PNG", "JPEG", (200, 160), (156, 156, 156)),
-    ("apng: first frame", fake.apng, "PNG", "JPEG", (120, 90), (200, 100, 0)),
+    ("apng: frames tiled", fake.apng, "PNG", "JPEG", (120, 180), (100, 50, 128)),
+    (
+        "apng: hidden default image left out",
+        lambda: fake.apng_with_default((40, 200, 40), [(40, 40, 200), (50, 40, 200)]),
+        "PNG",
+        "JPEG",
+        (120, 180),
+        (45, 40, 200),
+    ),
     ("rotated jpeg", fake.exif_rotated_jpeg, "JPEG", "JPEG", (200, 400), (90, 120, 200)),
     (
         "transparent webp",

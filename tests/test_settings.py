@@ -108,3 +108,18 @@ def test_serve_without_settings_prints_missing_variables_and_fails() -> None:
         "modbot: MODBOT_ALERT_CHANNEL: required but not set",
     ]
     assert "Traceback" not in done.stderr
+
+
+def test_decode_memory_budget_defaults_to_256_mib_and_refuses_nonsense(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MODBOT_DECODE_MEMORY_MB: 256 MiB unless set; a value too small to decode anything, or
+    not a number, is one line naming the variable."""
+    _set(monkeypatch, SLACK_BOT_TOKEN="xoxb-1-abc", MODBOT_ALERT_CHANNEL="C0ALERTS")
+    assert load_settings().decode_memory_bytes == 256 * 1024 * 1024
+    for bad in ("8", "lots"):
+        monkeypatch.setenv("MODBOT_DECODE_MEMORY_MB", bad)
+        with pytest.raises(ConfigError) as caught:
+            load_settings()
+        [problem] = caught.value.problems
+        assert problem.startswith("MODBOT_DECODE_MEMORY_MB: ")

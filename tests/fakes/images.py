@@ -69,11 +69,35 @@ def animated_gif(
     frames: int = 3,
     color: Color = (30, 160, 60),
     size: tuple[int, int] = (160, 120),
+    rest: Color | None = None,
 ) -> bytes:
-    """An animated GIF whose first frame is `color` and later frames are other colours."""
+    """An animated GIF whose first frame is `color` and later frames are other colours (or all
+    near `rest`: alternately one unit apart, so that no two frames in a row are merged)."""
     first = noisy(color, size, spread=2)
-    others = [Image.new("RGB", size, ((i * 80) % 256, 20, 200)) for i in range(1, frames)]
+    others = [
+        Image.new("RGB", size, ((i * 80) % 256, 20, 200) if rest is None else _nudge(rest, i % 2))
+        for i in range(1, frames)
+    ]
     return encode(first, "GIF", save_all=True, append_images=others, duration=100, loop=0)
+
+
+def gif_frame_outside_canvas(offset: int = 9000) -> bytes:
+    """A 100x100 two-frame GIF whose second frame is placed at (`offset`, `offset`): decoders
+    grow the canvas to fit it, to far more pixels than the header announced."""
+    frames = [
+        Image.new("RGB", (100, 100), (200, 40, 40)),
+        Image.new("RGB", (100, 100), (40, 40, 200)),
+    ]
+    data = bytearray(
+        encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    )
+    second = data.rindex(b"\x2c\x00\x00\x00\x00")  # its image descriptor, at (0, 0) as saved
+    struct.pack_into("<HH", data, second + 1, offset, offset)
+    return bytes(data)
+
+
+def _nudge(color: Color, by: int) -> Color:
+    return (min(255, color[0] + by), color[1], color[2])
 
 
 def transparent(
@@ -94,6 +118,22 @@ def apng(color: Color = (200, 100, 0), size: tuple[int, int] = (120, 90)) -> byt
     """An animated PNG whose first frame is `color`."""
     frames = [noisy(color, size, spread=2), Image.new("RGB", size, (0, 0, 255))]
     return encode(frames[0], "PNG", save_all=True, append_images=frames[1:], duration=100)
+
+
+def apng_with_default(
+    default: Color, frames: list[Color], size: tuple[int, int] = (120, 90)
+) -> bytes:
+    """An APNG whose default image (`default`, shown only where APNG is not understood) is not
+    part of its animation (`frames`)."""
+    shown = [noisy(color, size, spread=2, seed=i + 1) for i, color in enumerate(frames)]
+    return encode(
+        noisy(default, size, spread=2),
+        "PNG",
+        save_all=True,
+        append_images=shown,
+        default_image=True,
+        duration=100,
+    )
 
 
 QUADRANT_COLORS = ((220, 30, 30), (30, 220, 30), (30, 30, 220), (220, 220, 30))
@@ -151,6 +191,11 @@ def bmp(color: Color = (200, 120, 60), size: tuple[int, int] = (200, 100)) -> by
 def tiff(color: Color = (100, 100, 30), size: tuple[int, int] = (180, 180)) -> bytes:
     """A TIFF image."""
     return encode(noisy(color, size), "TIFF", compression="tiff_lzw")
+
+
+def bigtiff(color: Color = (100, 100, 30), size: tuple[int, int] = (180, 180)) -> bytes:
+    """A BigTIFF image (64-bit offsets, magic `II+`), as scanners and microscopes write them."""
+    return encode(noisy(color, size), "TIFF", big_tiff=True)
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

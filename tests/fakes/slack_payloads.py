@@ -139,6 +139,37 @@ def message_event(
     return body
 
 
+def message_changed_event(
+    original: dict[str, Any], text: str, event_id: str | None = None, **changes: Any
+) -> dict[str, Any]:
+    """The `message_changed` event Slack sends when the message in `original` (a body from
+    message_event) is edited to `text` (plus any other fields, e.g. attachments or blocks)."""
+    before = copy.deepcopy(original["event"])
+    channel = before.pop("channel")
+    for key in ("channel_type", "event_ts"):
+        before.pop(key, None)
+    after = {**copy.deepcopy(before), "text": text, "blocks": rich_text_blocks(text), **changes}
+    after["edited"] = {"user": before.get("user"), "ts": _next_ts()}
+    if not after["blocks"]:
+        del after["blocks"]
+    ts = _next_ts()
+    body = copy.deepcopy(original)
+    body["event"] = {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": channel,
+        "channel_type": _channel_type(channel),
+        "ts": ts,
+        "event_ts": ts,
+        "message": after,
+        "previous_message": before,
+    }
+    body["event_id"] = event_id or _event_id()
+    body["event_time"] = int(float(ts))
+    return body
+
+
 def file_shared_event(
     file_id: str, channel: str, user: str, event_id: str | None = None
 ) -> dict[str, Any]:
