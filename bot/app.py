@@ -71,7 +71,14 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         )
         limiter = RateLimiter(settings.rekognition_tps)
         concurrency = min(64, max(4, math.ceil(settings.rekognition_tps * 2)))
-        detector = RekognitionDetector(rekognition_client(settings.region, concurrency), limiter)
+        retry = settings.retry
+        detector = RekognitionDetector(
+            rekognition_client(settings.region, concurrency),
+            limiter,
+            # A few quick retries here; the pipeline retries the scan after that (retry limit).
+            base_delay=min(0.2, retry.base),
+            max_delay=min(5.0, retry.cap),
+        )
         stack.callback(detector.close)
         reviews = await stack.enter_async_context(
             build_review_backend(
@@ -89,6 +96,9 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             config=PipelineConfig(
                 bot_token=token,
                 workers=min(64, max(8, concurrency + 4)),
+                link_timeout=settings.link_timeout_seconds,
+                retry=retry,
+                note_interval=settings.note_interval_seconds,
                 watch_channels=frozenset(settings.watch_channels),
             ),
         )

@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot import messages
 from bot.detector import Detector
-from bot.errors import FetchBlocked, ImageRejected, ScanFailed
+from bot.errors import FetchBlocked, FetchFailed, ImageRejected, ScanFailed
 from bot.extract import IMAGE_EXTENSIONS, claims_image, extension
 from bot.fetch import Fetcher
 from bot.images import prepare_image, sniff_image
@@ -26,8 +27,10 @@ from bot.model import (
     ScanRequest,
     Trigger,
 )
-from bot.notifier import Notifier
+from bot.notes import Note, NoteOutbox
+from bot.notifier import Notifier, SlackUnavailable
 from bot.policy import Policy, decide
+from bot.retry import RetryPolicy
 from bot.store import PendingScan, Store
 from bot.verdict import apply_history
 
@@ -62,9 +65,16 @@ def plain_detect(detector: Detector) -> ScanDetect:
 @dataclass(frozen=True)
 class PipelineConfig:
     bot_token: str
-    workers: int = 8
-    max_attempts: int = 5  # transient failures (throttling, Slack/AWS outages) before giving up
-    retry_delay: float = 2.0
+    workers: int = 8  # Slack files and on-demand scans
+    link_workers: int = 4  # links posted in chat: their own pool, so they never hold up uploads
+    link_timeout: float = 15.0  # a whole link download (redirects, connect, body) within this
+    retry: RetryPolicy = field(
+        default_factory=RetryPolicy
+    )  # transient failures: backoff, then report after limit
+    crash_limit: int = 3  # starts that never ended (the process died) before giving up
+    bug_limit: int = 3  # unexpected exceptions retried before they are reported
+    note_interval: float = 5.0  # at most one "Could not scan" note per this many seconds
+    sweep_interval: float | None = None  # look for forgotten pending scans; None: retry.cap
     watch_channels: frozenset[str] = frozenset()
 
 
@@ -89,12 +99,28 @@ class Pipeline:
         self._policy = policy
         self._reviews = reviews
         self._config = config
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._workers: list[asyncio.Task[None]] = []
+        # Slack files and links wait in separate queues served by separate workers: a link
+        # that never answers holds a link worker, never an upload's.
+        self._files: asyncio.Queue[str] = asyncio.Queue()
+        self._links: asyncio.Queue[str] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Future[Detection]] = {}
-        self._unfinished = 0  # queued + running + waiting for a retry
+        self._tracked: set[str] = set()  # queued, running, waiting for a retry or for its note
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self._drained = asyncio.Event()
         self._drained.set()
+        self._alerts_due: set[str] = set()  # alerts not posted yet: notes wait for them
+        self._alerts_clear = asyncio.Event()
+        self._alerts_clear.set()
+        self._notes = NoteOutbox(
+            post=notifier.note,
+            posted=self._notes_posted,
+            given_up=self._notes_given_up,
+            released=self._notes_released,
+            alerts_clear=self._alerts_clear,
+            interval=config.note_interval,
+            retry=config.retry,
+        )
         self.accepting = True
 
     # -- intake ---------------------------------------------------------------------------
@@ -117,18 +143,32 @@ class Pipeline:
         if not wanted and event_id is None:
             return 0
         scan_ids = await self._store.accept(wanted, event_id=event_id)
+        kinds = {_is_link(request) for request in wanted}
+        link = kinds.pop() if len(kinds) == 1 else None  # mixed: each worker sorts its own
         for scan_id in scan_ids:
-            self._enqueue(scan_id)
+            self._enqueue(scan_id, link)
         return len(scan_ids)
 
-    def _enqueue(self, scan_id: str) -> None:
-        self._unfinished += 1
-        self._drained.clear()
-        self._queue.put_nowait(scan_id)
+    def _enqueue(self, scan_id: str, link: bool | None) -> None:
+        """Queue a scan unless something already holds it. `link` None: look it up first."""
+        if scan_id in self._tracked:
+            return
+        self._track(scan_id)
+        if link is None:
+            self._files.put_nowait(scan_id)  # the worker sorts it (see _worker)
+        else:
+            (self._links if link else self._files).put_nowait(scan_id)
 
-    def _done(self) -> None:
-        self._unfinished -= 1
-        if self._unfinished == 0:
+    def _track(self, scan_id: str) -> None:
+        self._tracked.add(scan_id)
+        self._drained.clear()
+
+    def _untrack(self, scan_id: str) -> None:
+        self._tracked.discard(scan_id)
+        self._alerts_due.discard(scan_id)
+        if not self._alerts_due:
+            self._alerts_clear.set()
+        if not self._tracked:
             self._drained.set()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -136,98 +176,198 @@ class Pipeline:
     async def start(self) -> None:
         """Resume accepted work left unfinished by a crash or a restart, then start workers."""
         for pending in await self._store.pending():
-            self._enqueue(pending.scan_id)
-        self._workers = [
-            asyncio.create_task(self._worker(), name=f"scan-worker-{n}")
-            for n in range(self._config.workers)
+            self._enqueue(pending.scan_id, _is_link(pending.request))
+        workers = [(self._files, n) for n in range(self._config.workers)]
+        workers += [(self._links, n) for n in range(self._config.link_workers)]
+        self._tasks = [
+            asyncio.create_task(
+                self._worker(queue), name=f"scan-{'link' if queue is self._links else 'file'}-{n}"
+            )
+            for queue, n in workers
         ]
+        self._tasks.append(asyncio.create_task(self._notes.run(), name="scan-notes"))
+        self._tasks.append(asyncio.create_task(self._sweep(), name="scan-sweep"))
 
     async def stop(self, grace: float = 20.0) -> None:
         """Stop taking work; let scans in progress finish for up to `grace` seconds.
 
-        Whatever is still queued or running then stays `pending` in the database and is
-        resumed at the next start, so nothing accepted is lost.
+        Whatever is still queued, running or waiting for a retry then stays `pending` in the
+        database and is resumed at the next start, so nothing accepted is lost.
         """
         self.accepting = False
-        parked = self._queue.qsize()
-        for _ in range(parked):  # queued but not started: leave for next start
-            self._queue.get_nowait()
-            self._done()
+        parked = 0
+        for queue in (self._files, self._links):
+            while not queue.empty():  # queued but not started: leave for next start
+                self._untrack(queue.get_nowait())
+                parked += 1
+        for scan_id, timer in list(self._timers.items()):  # waiting for a retry: same
+            timer.cancel()
+            self._untrack(scan_id)
+            parked += 1
+        self._timers.clear()
+        self._notes.hurry()
         log.info(
             "stopping: %d scans in progress, %d parked; grace %.1fs",
-            self._unfinished,
+            len(self._tracked),
             parked,
             grace,
         )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
                 await self._drained.wait()
-        if self._unfinished:
+        if self._tracked:
             log.info(
-                "stopped with %d scans unfinished; they resume at the next start", self._unfinished
+                "stopped with %d scans unfinished; they resume at the next start",
+                len(self._tracked),
             )
-        for task in self._workers:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return self._files.qsize() + self._links.qsize()
 
     async def idle(self) -> None:
         """Wait until nothing is queued, running or waiting for a retry."""
         await self._drained.wait()
 
-    async def _worker(self) -> None:
+    async def _worker(self, queue: asyncio.Queue[str]) -> None:
         while True:
-            scan_id = await self._queue.get()
+            scan_id = await queue.get()
+            settled = True
             try:
-                await self._run(scan_id)
+                settled = await self._run(scan_id, queue is self._links)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug must not kill the worker; the scan stays pending
+            except Exception:  # a bug must not kill the worker; the sweep picks the scan up
                 log.exception("scan %s crashed", scan_id)
             finally:
-                self._done()
+                if settled:
+                    self._untrack(scan_id)
+
+    async def _sweep(self) -> None:
+        """Re-queue pending scans nothing is working on, so none stays pending in a live
+        process whatever went wrong (the retry limit still ends each of them)."""
+        interval = self._config.sweep_interval or self._config.retry.cap
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for pending in await self._store.pending():
+                    if self.accepting and pending.scan_id not in self._tracked:
+                        log.warning(
+                            "scan %s was pending with nothing on it; queued again", pending.scan_id
+                        )
+                        self._enqueue(pending.scan_id, _is_link(pending.request))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("looking for forgotten scans failed")
 
     # -- one scan -------------------------------------------------------------------------
 
-    async def _run(self, scan_id: str) -> None:
-        pending = await self._store.load(scan_id)
+    async def _run(self, scan_id: str, on_link_worker: bool) -> bool:
+        """One run of one scan. True: the scan left the pipeline (an outcome, or nothing to
+        do); False: it is still held here (a retry is scheduled, or its note is waiting)."""
+        pending = await self._store.begin_run(scan_id)
         if pending is None:
-            return
+            return True  # finished meanwhile
+        if _is_link(pending.request) and not on_link_worker:
+            await self._store.end_run(scan_id)  # not a run after all: it belongs with the links
+            self._untrack(scan_id)
+            self._enqueue(scan_id, True)
+            return False
+        if pending.crashes >= self._config.crash_limit:
+            reason = f"modbot stopped {pending.crashes} times while scanning it"
+            log.error("scan %s: %s; giving up", scan_id, reason)
+            return await self._report(pending, ScanFailed(reason))
+        return await self._attempt(pending)
+
+    async def _attempt(self, pending: PendingScan) -> bool:
+        scan_id = pending.scan_id
         try:
             await self._scan(pending)
+            return True
+        except asyncio.CancelledError:  # shutting down: this run did not crash the process
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.end_run(scan_id))
+            raise
         except NotAnImage as exc:
             await self._store.finish(scan_id, skipped=str(exc))
-        except ScanFailed as exc:
-            await self._failed(pending, exc)
+            return True
+        except (ScanFailed, SlackUnavailable) as exc:
+            return await self._failed(pending, exc)
         except Exception as exc:
             log.exception("scan %s failed unexpectedly", scan_id)
-            await self._failed(pending, ScanFailed("internal error", type(exc).__name__))
+            return await self._failed(pending, exc)
 
-    async def _failed(self, pending: PendingScan, error: ScanFailed) -> None:
-        attempts = await self._store.count_attempt(pending.scan_id)
-        if error.transient and attempts < self._config.max_attempts:
-            delay = self._config.retry_delay * 2 ** (attempts - 1)
-            log.info("scan %s: %s; retry %d in %.1fs", pending.scan_id, error, attempts, delay)
-            self._unfinished += 1  # the retry is still unfinished work
-            asyncio.get_running_loop().call_later(delay, self._retry, pending.scan_id)
-            return
-        message = messages.could_not_scan(error, pending.request)
-        response_url = pending.request.origin.response_url
-        if response_url:
-            await self._notifier.respond(response_url, message)
-        else:
-            await self._notifier.note(message)
-        await self._store.finish(pending.scan_id, error=error.reason)
+    async def _failed(self, pending: PendingScan, exc: Exception) -> bool:
+        """Retry what is transient until the retry limit; report the rest."""
+        failure, transient, retry_after = _classify(exc, pending, self._config.bug_limit)
+        now = time.time()
+        first = pending.first_failure_at or now
+        if transient and not self._config.retry.exhausted(first, now):
+            await self._retry_later(pending, failure, retry_after, bug=_is_bug(exc))
+            return False
+        return await self._report(pending, failure)
 
-    def _retry(self, scan_id: str) -> None:
+    async def _retry_later(
+        self, pending: PendingScan, failure: ScanFailed, retry_after: float | None, *, bug: bool
+    ) -> None:
+        updated = await self._store.record_failure(pending.scan_id, bug=bug)
+        attempt = updated.failures if updated else pending.failures + 1
+        delay = self._config.retry.delay(attempt, retry_after=retry_after)
+        log.info("scan %s: %s; retry %d in %.1fs", pending.scan_id, failure, attempt, delay)
+        link = _is_link(pending.request)
+        self._timers[pending.scan_id] = asyncio.get_running_loop().call_later(
+            delay, self._retry, pending.scan_id, link
+        )
+
+    def _retry(self, scan_id: str, link: bool) -> None:
+        self._timers.pop(scan_id, None)
         if self.accepting:
-            self._queue.put_nowait(scan_id)  # already counted as unfinished
+            (self._links if link else self._files).put_nowait(scan_id)  # still tracked
         else:
-            self._done()  # shutting down: it stays pending in the database
+            self._untrack(scan_id)  # shutting down: it stays pending in the database
+
+    async def _report(self, pending: PendingScan, failure: ScanFailed) -> bool:
+        """Say "Could not scan": to whoever asked, or in a (possibly summarised) note."""
+        message = messages.could_not_scan(failure, pending.request)
+        response_url = pending.request.origin.response_url
+        if not response_url:
+            await self._store.end_run(pending.scan_id)  # waiting for its note is no crash
+            self._notes.add(Note(pending.scan_id, failure, pending.request))
+            return False  # finished once the note is posted (_notes_posted)
+        try:
+            await self._notifier.respond(response_url, message)
+        except SlackUnavailable as exc:
+            now = time.time()
+            first = pending.first_failure_at or now
+            if exc.transient and not self._config.retry.exhausted(first, now):
+                await self._retry_later(pending, failure, exc.retry_after, bug=False)
+                return False
+            log.error("scan %s: could not tell the caller (%s): %s", pending.scan_id, exc, failure)
+        await self._store.finish(pending.scan_id, error=failure.reason)
+        return True
+
+    async def _notes_posted(self, notes: Sequence[Note]) -> None:
+        for note in notes:
+            await self._store.finish(note.scan_id, error=note.error.reason)
+            self._untrack(note.scan_id)
+
+    def _notes_released(self, notes: Sequence[Note]) -> None:
+        """The outbox hit a bug: these scans are still pending; the sweep takes them up again."""
+        for note in notes:
+            self._untrack(note.scan_id)
+
+    async def _notes_given_up(self, notes: Sequence[Note], why: str) -> None:
+        for note in notes:
+            log.error(
+                "scan %s: Could not scan note not posted (%s): %s", note.scan_id, why, note.error
+            )
+            await self._store.finish(note.scan_id, error=note.error.reason)
+            self._untrack(note.scan_id)
 
     async def _scan(self, pending: PendingScan) -> None:
         request = await self._resolve(pending.request)
@@ -290,7 +430,8 @@ class Pipeline:
         automatic_link = image.file_id is None and request.origin.trigger is Trigger.LINK
         token = self._config.bot_token if image.file_id else None
         try:
-            fetched = await self._fetcher.fetch(image.url, token=token)
+            deadline = self._config.link_timeout if image.file_id is None else None
+            fetched = await self._fetcher.fetch(image.url, token=token, deadline=deadline)
         except FetchBlocked:
             raise
         except ScanFailed as exc:
@@ -361,6 +502,8 @@ class Pipeline:
         )
         message = messages.alert(report, source_link=source_link, review_buttons=buttons)
         record = {**message.as_kwargs(), "causes": [label.name for label in report.outcome.causes]}
+        self._alerts_due.add(report.scan_id)
+        self._alerts_clear.clear()
         earlier_intent = await self._store.begin_alert(
             report.scan_id,
             report.sha256,
@@ -370,11 +513,43 @@ class Pipeline:
         )
         alert = None
         if earlier_intent is not None:  # posted before a crash? Slack's history knows
-            alert = await self._notifier.find_alert(report.scan_id)
+            alert = await self._notifier.find_alert(report.scan_id, since=earlier_intent)
         if alert is None:
             alert = await self._notifier.post_alert(message, scan_id=report.scan_id)
         await self._store.complete_alert(report.scan_id, alert)
+        self._alerts_due.discard(report.scan_id)
+        if not self._alerts_due:
+            self._alerts_clear.set()
         return alert
+
+
+def _is_link(request: ScanRequest) -> bool:
+    """A link (posted in chat or given to /moderate) rather than a file hosted by Slack."""
+    return request.image.file_id is None
+
+
+def _is_bug(exc: Exception) -> bool:
+    return not isinstance(exc, ScanFailed | SlackUnavailable)
+
+
+def _classify(
+    exc: Exception, pending: PendingScan, bug_limit: int
+) -> tuple[ScanFailed, bool, float | None]:
+    """What to report if it comes to that, whether to retry, and Slack's Retry-After (pure)."""
+    if isinstance(exc, SlackUnavailable):
+        failure = ScanFailed("Slack was unavailable", str(exc))
+        failure.transient = exc.transient
+        return failure, exc.transient, exc.retry_after
+    if isinstance(exc, ScanFailed):
+        transient = exc.transient
+        if _is_link(pending.request) and isinstance(exc, FetchFailed):
+            # A link that never answered or refused the connection is not worth another wait;
+            # any other hiccup gets one more try.
+            transient = transient and not exc.unreachable and pending.failures < 1
+        return exc, transient, None
+    # A bug: worth a few more tries (it may depend on timing), then it is reported.
+    failure = ScanFailed("internal error", type(exc).__name__)
+    return failure, pending.bugs < bug_limit, None
 
 
 def _sha256(data: bytes) -> str:

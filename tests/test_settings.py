@@ -108,3 +108,19 @@ def test_serve_without_settings_prints_missing_variables_and_fails() -> None:
         "modbot: MODBOT_ALERT_CHANNEL: required but not set",
     ]
     assert "Traceback" not in done.stderr
+
+
+def test_link_timeout_and_note_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MODBOT_LINK_TIMEOUT_SECONDS (15) and MODBOT_NOTE_INTERVAL_SECONDS (5): defaults, values,
+    and one line naming the variable when out of range."""
+    _set(monkeypatch, SLACK_BOT_TOKEN="xoxb-1-abc", MODBOT_ALERT_CHANNEL="C0ALERTS")
+    settings = load_settings()
+    assert (settings.link_timeout_seconds, settings.note_interval_seconds) == (15, 5)
+    _set(monkeypatch, MODBOT_LINK_TIMEOUT_SECONDS="2.5", MODBOT_NOTE_INTERVAL_SECONDS="0")
+    settings = load_settings()
+    assert (settings.link_timeout_seconds, settings.note_interval_seconds) == (2.5, 0)
+    _set(monkeypatch, MODBOT_LINK_TIMEOUT_SECONDS="0")
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    [line] = refused.value.problems
+    assert line.startswith("MODBOT_LINK_TIMEOUT_SECONDS:")
