@@ -103,6 +103,9 @@ class Pipeline:
         # that never answers holds a link worker, never an upload's.
         self._files: asyncio.Queue[str] = asyncio.Queue()
         self._links: asyncio.Queue[str] = asyncio.Queue()
+        # Scans that were running when the process died last time run one at a time, so a
+        # scan that crashes the process does not take the others' crash counts up with it.
+        self._suspects: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Future[Detection]] = {}
         self._tracked: set[str] = set()  # queued, running, waiting for a retry or for its note
@@ -149,13 +152,14 @@ class Pipeline:
             self._enqueue(scan_id, link)
         return len(scan_ids)
 
-    def _enqueue(self, scan_id: str, link: bool | None) -> None:
-        """Queue a scan unless something already holds it. `link` None: look it up first."""
+    def _enqueue(self, scan_id: str, link: bool | None, *, suspect: bool = False) -> None:
+        """Queue a scan unless something already holds it. `link` None: the file worker that
+        takes it sends it on to the links if it is one (see _run)."""
         if scan_id in self._tracked:
             return
         self._track(scan_id)
-        if link is None:
-            self._files.put_nowait(scan_id)  # the worker sorts it (see _worker)
+        if suspect:
+            self._suspects.put_nowait(scan_id)
         else:
             (self._links if link else self._files).put_nowait(scan_id)
 
@@ -176,14 +180,13 @@ class Pipeline:
     async def start(self) -> None:
         """Resume accepted work left unfinished by a crash or a restart, then start workers."""
         for pending in await self._store.pending():
-            self._enqueue(pending.scan_id, _is_link(pending.request))
-        workers = [(self._files, n) for n in range(self._config.workers)]
-        workers += [(self._links, n) for n in range(self._config.link_workers)]
+            self._resume(pending)
+        workers = [("file", self._files)] * self._config.workers
+        workers += [("link", self._links)] * self._config.link_workers
+        workers += [("suspect", self._suspects)]
         self._tasks = [
-            asyncio.create_task(
-                self._worker(queue), name=f"scan-{'link' if queue is self._links else 'file'}-{n}"
-            )
-            for queue, n in workers
+            asyncio.create_task(self._worker(kind, queue), name=f"scan-{kind}-{n}")
+            for n, (kind, queue) in enumerate(workers)
         ]
         self._tasks.append(asyncio.create_task(self._notes.run(), name="scan-notes"))
         self._tasks.append(asyncio.create_task(self._sweep(), name="scan-sweep"))
@@ -196,7 +199,7 @@ class Pipeline:
         """
         self.accepting = False
         parked = 0
-        for queue in (self._files, self._links):
+        for queue in (self._files, self._links, self._suspects):
             while not queue.empty():  # queued but not started: leave for next start
                 self._untrack(queue.get_nowait())
                 parked += 1
@@ -225,20 +228,23 @@ class Pipeline:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
+    def _resume(self, pending: PendingScan) -> None:
+        self._enqueue(pending.scan_id, _is_link(pending.request), suspect=pending.crashes > 0)
+
     @property
     def queued(self) -> int:
-        return self._files.qsize() + self._links.qsize()
+        return self._files.qsize() + self._links.qsize() + self._suspects.qsize()
 
     async def idle(self) -> None:
         """Wait until nothing is queued, running or waiting for a retry."""
         await self._drained.wait()
 
-    async def _worker(self, queue: asyncio.Queue[str]) -> None:
+    async def _worker(self, kind: str, queue: asyncio.Queue[str]) -> None:
         while True:
             scan_id = await queue.get()
             settled = True
             try:
-                settled = await self._run(scan_id, queue is self._links)
+                settled = await self._run(scan_id, sort=kind == "file")
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not kill the worker; the sweep picks the scan up
@@ -259,7 +265,7 @@ class Pipeline:
                         log.warning(
                             "scan %s was pending with nothing on it; queued again", pending.scan_id
                         )
-                        self._enqueue(pending.scan_id, _is_link(pending.request))
+                        self._resume(pending)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -267,13 +273,14 @@ class Pipeline:
 
     # -- one scan -------------------------------------------------------------------------
 
-    async def _run(self, scan_id: str, on_link_worker: bool) -> bool:
+    async def _run(self, scan_id: str, *, sort: bool) -> bool:
         """One run of one scan. True: the scan left the pipeline (an outcome, or nothing to
-        do); False: it is still held here (a retry is scheduled, or its note is waiting)."""
+        do); False: it is still held here (a retry is scheduled, or its note is waiting).
+        `sort`: a file worker, which sends links on to the link workers."""
         pending = await self._store.begin_run(scan_id)
         if pending is None:
             return True  # finished meanwhile
-        if _is_link(pending.request) and not on_link_worker:
+        if sort and _is_link(pending.request):
             await self._store.end_run(scan_id)  # not a run after all: it belongs with the links
             self._untrack(scan_id)
             self._enqueue(scan_id, True)

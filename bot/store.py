@@ -124,14 +124,21 @@ class Store:
                     item.done.set_result(scan_ids)
 
     async def pending(self) -> list[PendingScan]:
-        """Accepted work not finished yet, oldest first (resumed at start)."""
+        """Accepted work not finished yet, oldest first (resumed at start), with the starts
+        that never ended."""
         async with self._engine.connect() as conn:
             rows = await conn.execute(
-                select(scans.c.id, scans.c.request, scans.c.attempts)
+                select(scans.c.id, scans.c.request, scans.c.attempts, scan_runs.c.unfinished)
+                .outerjoin(scan_runs, scan_runs.c.scan_id == scans.c.id)
                 .where(scans.c.status == "pending")
                 .order_by(scans.c.created_at)
             )
-            return [PendingScan(r.id, request_from_json(r.request), r.attempts) for r in rows]
+            return [
+                PendingScan(
+                    r.id, request_from_json(r.request), r.attempts, crashes=r.unfinished or 0
+                )
+                for r in rows
+            ]
 
     async def load(self, scan_id: str) -> PendingScan | None:
         async with self._engine.connect() as conn:

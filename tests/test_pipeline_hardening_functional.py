@@ -15,7 +15,7 @@ from bot.settings import load_settings
 from bot.store import Store
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.images import make_image
-from tests.harness import ALERTS, FLAG_COLOR, GENERAL, POSTER, Bot, Stack, http_bot
+from tests.harness import ALERTS, FLAG_COLOR, GENERAL, POSTER, Bot, BotProcess, Stack, http_bot
 
 
 @pytest.fixture(autouse=True)
@@ -230,6 +230,38 @@ async def test_scan_that_crashed_the_process_three_times_is_reported_not_retried
     [note] = _notes(stack)
     assert note.startswith("Could not scan `crasher.png` posted by <@U0POSTER>")
     assert "modbot stopped 3 times while scanning it" in note
+
+
+async def test_crash_loop_reports_only_the_scan_that_was_running_each_time(
+    stack: Stack,
+) -> None:
+    """A real process killed three times: first with two scans in flight, then each time while
+    resumed scans run one at a time. Only the scan that was running at every kill is reported
+    as having stopped modbot three times; the other is scanned and alerted."""
+    stack.aws.set_latency(5)  # long enough to kill the process during the Rekognition call
+    bot = BotProcess(stack)
+    await bot.start()
+    for n, name in enumerate(("first.png", "second.png")):
+        data = make_image(FLAG_COLOR, (200 + n, 150), "PNG")
+        file = stack.upload(FLAG_COLOR, name=name, data=data)
+        assert await bot.event(payloads.message_event(GENERAL, POSTER, files=[file])) == 200
+    await stack.slack.wait_for(lambda: len(stack.aws.calls) >= 2, timeout=20)
+    await bot.kill()
+    for calls in (3, 4):  # resumed one at a time: the oldest runs (and is killed) alone
+        bot = BotProcess(stack)
+        await bot.start()
+        await stack.slack.wait_for(lambda calls=calls: len(stack.aws.calls) >= calls, timeout=20)
+        await bot.kill()
+    stack.aws.set_latency(0)
+    bot = BotProcess(stack)
+    await bot.start()
+    await stack.slack.wait_for(lambda: len(stack.alerts()) >= 2, timeout=20)
+    assert await bot.terminate() == 0
+    [note] = _notes(stack)
+    assert note.startswith("Could not scan `first.png` posted by <@U0POSTER>")
+    assert "modbot stopped 3 times while scanning it" in note
+    [alert] = _flag_alerts(stack)
+    assert "second.png" in str(alert["blocks"])
 
 
 async def test_pending_scan_nobody_works_on_is_picked_up_by_the_sweep(stack: Stack) -> None:
