@@ -169,9 +169,7 @@ class Pipeline:
 
     def _untrack(self, scan_id: str) -> None:
         self._tracked.discard(scan_id)
-        self._alerts_due.discard(scan_id)
-        if not self._alerts_due:
-            self._alerts_clear.set()
+        self._alert_settled(scan_id)
         if not self._tracked:
             self._drained.set()
 
@@ -340,6 +338,7 @@ class Pipeline:
 
     async def _report(self, pending: PendingScan, failure: ScanFailed) -> bool:
         """Say "Could not scan": to whoever asked, or in a (possibly summarised) note."""
+        self._alert_settled(pending.scan_id)  # its own note must not wait for its alert
         message = messages.could_not_scan(failure, pending.request)
         response_url = pending.request.origin.response_url
         if not response_url:
@@ -524,10 +523,14 @@ class Pipeline:
         if alert is None:
             alert = await self._notifier.post_alert(message, scan_id=report.scan_id)
         await self._store.complete_alert(report.scan_id, alert)
-        self._alerts_due.discard(report.scan_id)
+        self._alert_settled(report.scan_id)
+        return alert
+
+    def _alert_settled(self, scan_id: str) -> None:
+        """No alert is due for this scan any more (posted, or the scan is being reported)."""
+        self._alerts_due.discard(scan_id)
         if not self._alerts_due:
             self._alerts_clear.set()
-        return alert
 
 
 def _is_link(request: ScanRequest) -> bool:
@@ -544,7 +547,9 @@ def _classify(
 ) -> tuple[ScanFailed, bool, float | None]:
     """What to report if it comes to that, whether to retry, and Slack's Retry-After (pure)."""
     if isinstance(exc, SlackUnavailable):
-        failure = ScanFailed("Slack was unavailable", str(exc))
+        # Transient: said only once the retry limit has passed. Permanent (channel_not_found,
+        # invalid_auth, ...): the method and Slack's error code are what an operator needs.
+        failure = ScanFailed("Slack was unavailable" if exc.transient else str(exc), str(exc))
         failure.transient = exc.transient
         return failure, exc.transient, exc.retry_after
     if isinstance(exc, ScanFailed):

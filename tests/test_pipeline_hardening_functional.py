@@ -63,6 +63,20 @@ async def test_slack_errors_beyond_sdk_retries_still_post_the_alert(
     assert _notes(stack) == []
 
 
+async def test_permanent_slack_error_on_the_alert_is_reported_at_once(stack: Stack) -> None:
+    """chat.postMessage answering channel_not_found is not retried: the scan fails at once
+    with Slack's error named in the note (here the note itself gets through)."""
+    stack.slack.fail_next("chat.postMessage", 200, {"ok": False, "error": "channel_not_found"})
+    async with http_bot(stack) as bot:
+        await _flagged_upload(stack, bot)
+        await bot.idle(within=10)
+        assert await bot.runtime.store.status_counts() == {"failed": 1}
+    assert len(stack.slack.calls_to("chat.postMessage")) == 2  # the alert once, then the note
+    [note] = _notes(stack)
+    assert note.startswith("Could not scan `flag.png` posted by <@U0POSTER>")
+    assert "channel_not_found" in note
+
+
 async def test_slack_outage_keeps_the_scan_until_the_alert_is_posted(stack: Stack) -> None:
     """Every Web API connection dropped for a while: the scan stays pending and is retried with
     backoff; once Slack is back the alert is posted once and nothing is reported as failed."""
