@@ -33,6 +33,7 @@ from bot.policy import Policy, decide
 from bot.retry import RetryPolicy
 from bot.store import PendingScan, Store
 from bot.verdict import apply_history
+from bot.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,8 @@ class PipelineConfig:
     workers: int = 8  # Slack files and on-demand scans
     link_workers: int = 4  # links posted in chat: their own pool, so they never hold up uploads
     link_timeout: float = 15.0  # a whole link download (redirects, connect, body) within this
-    retry: RetryPolicy = field(
-        default_factory=RetryPolicy
-    )  # transient failures: backoff, then report after limit
+    # Transient failures: retried with backoff, reported once the limit has passed.
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     crash_limit: int = 3  # starts that never ended (the process died) before giving up
     bug_limit: int = 3  # unexpected exceptions retried before they are reported
     note_interval: float = 5.0  # at most one "Could not scan" note per this many seconds
@@ -99,32 +99,22 @@ class Pipeline:
         self._policy = policy
         self._reviews = reviews
         self._config = config
-        # Slack files and links wait in separate queues served by separate workers: a link
-        # that never answers holds a link worker, never an upload's.
-        self._files: asyncio.Queue[str] = asyncio.Queue()
-        self._links: asyncio.Queue[str] = asyncio.Queue()
-        # Scans that were running when the process died last time run one at a time, so a
-        # scan that crashes the process does not take the others' crash counts up with it.
-        self._suspects: asyncio.Queue[str] = asyncio.Queue()
+        self._work = WorkQueue()
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Future[Detection]] = {}
-        self._tracked: set[str] = set()  # queued, running, waiting for a retry or for its note
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._drained = asyncio.Event()
-        self._drained.set()
-        self._alerts_due: set[str] = set()  # alerts not posted yet: notes wait for them
-        self._alerts_clear = asyncio.Event()
-        self._alerts_clear.set()
         self._notes = NoteOutbox(
             post=notifier.note,
             posted=self._notes_posted,
             given_up=self._notes_given_up,
             released=self._notes_released,
-            alerts_clear=self._alerts_clear,
+            alerts_clear=self._work.alerts_clear,
             interval=config.note_interval,
             retry=config.retry,
         )
-        self.accepting = True
+
+    @property
+    def accepting(self) -> bool:
+        return self._work.open
 
     # -- intake ---------------------------------------------------------------------------
 
@@ -149,29 +139,8 @@ class Pipeline:
         kinds = {_is_link(request) for request in wanted}
         link = kinds.pop() if len(kinds) == 1 else None  # mixed: each worker sorts its own
         for scan_id in scan_ids:
-            self._enqueue(scan_id, link)
+            self._work.put(scan_id, link)
         return len(scan_ids)
-
-    def _enqueue(self, scan_id: str, link: bool | None, *, suspect: bool = False) -> None:
-        """Queue a scan unless something already holds it. `link` None: the file worker that
-        takes it sends it on to the links if it is one (see _run)."""
-        if scan_id in self._tracked:
-            return
-        self._track(scan_id)
-        if suspect:
-            self._suspects.put_nowait(scan_id)
-        else:
-            (self._links if link else self._files).put_nowait(scan_id)
-
-    def _track(self, scan_id: str) -> None:
-        self._tracked.add(scan_id)
-        self._drained.clear()
-
-    def _untrack(self, scan_id: str) -> None:
-        self._tracked.discard(scan_id)
-        self._alert_settled(scan_id)
-        if not self._tracked:
-            self._drained.set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -179,9 +148,10 @@ class Pipeline:
         """Resume accepted work left unfinished by a crash or a restart, then start workers."""
         for pending in await self._store.pending():
             self._resume(pending)
-        workers = [("file", self._files)] * self._config.workers
-        workers += [("link", self._links)] * self._config.link_workers
-        workers += [("suspect", self._suspects)]
+        work = self._work
+        workers = [("file", work.files)] * self._config.workers
+        workers += [("link", work.links)] * self._config.link_workers
+        workers += [("suspect", work.suspects)]
         self._tasks = [
             asyncio.create_task(self._worker(kind, queue), name=f"scan-{kind}-{n}")
             for n, (kind, queue) in enumerate(workers)
@@ -195,31 +165,21 @@ class Pipeline:
         Whatever is still queued, running or waiting for a retry then stays `pending` in the
         database and is resumed at the next start, so nothing accepted is lost.
         """
-        self.accepting = False
-        parked = 0
-        for queue in (self._files, self._links, self._suspects):
-            while not queue.empty():  # queued but not started: leave for next start
-                self._untrack(queue.get_nowait())
-                parked += 1
-        for scan_id, timer in list(self._timers.items()):  # waiting for a retry: same
-            timer.cancel()
-            self._untrack(scan_id)
-            parked += 1
-        self._timers.clear()
+        parked = self._work.close()  # queued or waiting for a retry: left for the next start
         self._notes.hurry()
         log.info(
             "stopping: %d scans in progress, %d parked; grace %.1fs",
-            len(self._tracked),
+            self._work.held,
             parked,
             grace,
         )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
-                await self._drained.wait()
-        if self._tracked:
+                await self._work.drained()
+        if self._work.held:
             log.info(
                 "stopped with %d scans unfinished; they resume at the next start",
-                len(self._tracked),
+                self._work.held,
             )
         for task in self._tasks:
             task.cancel()
@@ -227,15 +187,15 @@ class Pipeline:
         self._tasks = []
 
     def _resume(self, pending: PendingScan) -> None:
-        self._enqueue(pending.scan_id, _is_link(pending.request), suspect=pending.crashes > 0)
+        self._work.put(pending.scan_id, _is_link(pending.request), suspect=pending.crashes > 0)
 
     @property
     def queued(self) -> int:
-        return self._files.qsize() + self._links.qsize() + self._suspects.qsize()
+        return self._work.queued
 
     async def idle(self) -> None:
-        """Wait until nothing is queued, running or waiting for a retry."""
-        await self._drained.wait()
+        """Wait until nothing is queued, running, waiting for a retry or for its note."""
+        await self._work.drained()
 
     async def _worker(self, kind: str, queue: asyncio.Queue[str]) -> None:
         while True:
@@ -249,7 +209,7 @@ class Pipeline:
                 log.exception("scan %s crashed", scan_id)
             finally:
                 if settled:
-                    self._untrack(scan_id)
+                    self._work.release(scan_id)
 
     async def _sweep(self) -> None:
         """Re-queue pending scans nothing is working on, so none stays pending in a live
@@ -259,7 +219,7 @@ class Pipeline:
             await asyncio.sleep(interval)
             try:
                 for pending in await self._store.pending():
-                    if self.accepting and pending.scan_id not in self._tracked:
+                    if self.accepting and not self._work.holds(pending.scan_id):
                         log.warning(
                             "scan %s was pending with nothing on it; queued again", pending.scan_id
                         )
@@ -280,8 +240,7 @@ class Pipeline:
             return True  # finished meanwhile
         if sort and _is_link(pending.request):
             await self._store.end_run(scan_id)  # not a run after all: it belongs with the links
-            self._untrack(scan_id)
-            self._enqueue(scan_id, True)
+            self._work.move_to_links(scan_id)
             return False
         if pending.crashes >= self._config.crash_limit:
             reason = f"modbot stopped {pending.crashes} times while scanning it"
@@ -324,21 +283,11 @@ class Pipeline:
         attempt = updated.failures if updated else pending.failures + 1
         delay = self._config.retry.delay(attempt, retry_after=retry_after)
         log.info("scan %s: %s; retry %d in %.1fs", pending.scan_id, failure, attempt, delay)
-        link = _is_link(pending.request)
-        self._timers[pending.scan_id] = asyncio.get_running_loop().call_later(
-            delay, self._retry, pending.scan_id, link
-        )
-
-    def _retry(self, scan_id: str, link: bool) -> None:
-        self._timers.pop(scan_id, None)
-        if self.accepting:
-            (self._links if link else self._files).put_nowait(scan_id)  # still tracked
-        else:
-            self._untrack(scan_id)  # shutting down: it stays pending in the database
+        self._work.retry_in(delay, pending.scan_id, _is_link(pending.request))
 
     async def _report(self, pending: PendingScan, failure: ScanFailed) -> bool:
         """Say "Could not scan": to whoever asked, or in a (possibly summarised) note."""
-        self._alert_settled(pending.scan_id)  # its own note must not wait for its alert
+        self._work.alert_settled(pending.scan_id)  # its own note must not wait for its alert
         message = messages.could_not_scan(failure, pending.request)
         response_url = pending.request.origin.response_url
         if not response_url:
@@ -360,12 +309,12 @@ class Pipeline:
     async def _notes_posted(self, notes: Sequence[Note]) -> None:
         for note in notes:
             await self._store.finish(note.scan_id, error=note.error.reason)
-            self._untrack(note.scan_id)
+            self._work.release(note.scan_id)
 
     def _notes_released(self, notes: Sequence[Note]) -> None:
         """The outbox hit a bug: these scans are still pending; the sweep takes them up again."""
         for note in notes:
-            self._untrack(note.scan_id)
+            self._work.release(note.scan_id)
 
     async def _notes_given_up(self, notes: Sequence[Note], why: str) -> None:
         for note in notes:
@@ -373,7 +322,7 @@ class Pipeline:
                 "scan %s: Could not scan note not posted (%s): %s", note.scan_id, why, note.error
             )
             await self._store.finish(note.scan_id, error=note.error.reason)
-            self._untrack(note.scan_id)
+            self._work.release(note.scan_id)
 
     async def _scan(self, pending: PendingScan) -> None:
         request = await self._resolve(pending.request)
@@ -508,8 +457,7 @@ class Pipeline:
         )
         message = messages.alert(report, source_link=source_link, review_buttons=buttons)
         record = {**message.as_kwargs(), "causes": [label.name for label in report.outcome.causes]}
-        self._alerts_due.add(report.scan_id)
-        self._alerts_clear.clear()
+        self._work.alert_due(report.scan_id)
         earlier_intent = await self._store.begin_alert(
             report.scan_id,
             report.sha256,
@@ -523,14 +471,8 @@ class Pipeline:
         if alert is None:
             alert = await self._notifier.post_alert(message, scan_id=report.scan_id)
         await self._store.complete_alert(report.scan_id, alert)
-        self._alert_settled(report.scan_id)
+        self._work.alert_settled(report.scan_id)
         return alert
-
-    def _alert_settled(self, scan_id: str) -> None:
-        """No alert is due for this scan any more (posted, or the scan is being reported)."""
-        self._alerts_due.discard(scan_id)
-        if not self._alerts_due:
-            self._alerts_clear.set()
 
 
 def _is_link(request: ScanRequest) -> bool:
