@@ -140,17 +140,6 @@ class Store:
                 for r in rows
             ]
 
-    async def load(self, scan_id: str) -> PendingScan | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(scans.c.id, scans.c.request, scans.c.attempts).where(
-                        scans.c.id == scan_id
-                    )
-                )
-            ).first()
-        return PendingScan(row.id, request_from_json(row.request), row.attempts) if row else None
-
     async def begin_run(self, scan_id: str) -> PendingScan | None:
         """Count a start before the work (durably); None if the scan is no longer pending.
 
