@@ -320,9 +320,7 @@ def test_percent_and_bar(confidence: float, shown: str, cells: int) -> None:
 
 def test_escape_blocks_mentions_and_links() -> None:
     """User text cannot smuggle <!channel> or links into mrkdwn."""
-    assert (
-        common.escape("<!channel> & <http://x|y>") == "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
-    )
+    assert common.escape("<!channel> & <http://x|y>") == "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
 
 
 def test_could_not_scan_all_summarises_many_and_keeps_one_as_is() -> None:
