@@ -75,11 +75,13 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         )
         limiter = RateLimiter(settings.rekognition_tps)
         concurrency = min(64, max(4, math.ceil(settings.rekognition_tps * 2)))
-        # Its quick retries wait no longer than MODBOT_RETRY_MAX_DELAY_SECONDS either.
+        retry = settings.retry
         detector = RekognitionDetector(
             rekognition_client(settings.region, concurrency),
             limiter,
-            max_delay=min(5.0, settings.retry.cap),
+            # A few quick retries here; the pipeline retries the scan after that (retry limit).
+            base_delay=min(0.2, retry.base),
+            max_delay=min(5.0, retry.cap),
         )
         stack.callback(detector.close)
         supervisor = Supervisor(settings.retry)
@@ -105,6 +107,9 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             config=PipelineConfig(
                 bot_token=token,
                 workers=min(64, max(8, concurrency + 4)),
+                link_timeout=settings.link_timeout_seconds,
+                retry=retry,
+                note_interval=settings.note_interval_seconds,
                 watch_channels=frozenset(settings.watch_channels),
             ),
         )

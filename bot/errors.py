@@ -29,12 +29,19 @@ class FetchBlocked(ScanFailed):
 
 
 class FetchFailed(ScanFailed):
-    """A download did not produce bytes (HTTP error, timeout, over the byte cap, ...)."""
+    """A download did not produce bytes (HTTP error, timeout, over the byte cap, ...).
 
-    def __init__(self, url: str, reason: str, *, transient: bool = False) -> None:
+    `unreachable`: the server never answered in time or refused the connection; for a link
+    posted in chat that is not worth waiting for again.
+    """
+
+    def __init__(
+        self, url: str, reason: str, *, transient: bool = False, unreachable: bool = False
+    ) -> None:
         super().__init__(reason, url)
         self.url = url
         self.transient = transient
+        self.unreachable = unreachable
 
 
 class SlackFileNotAccessible(FetchFailed):

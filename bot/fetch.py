@@ -176,20 +176,25 @@ class Fetcher:
             await self._session.close()
             self._session = None
 
-    async def fetch(self, url: str, *, token: str | None = None) -> Fetched:
+    async def fetch(
+        self, url: str, *, token: str | None = None, deadline: float | None = None
+    ) -> Fetched:
         """GET `url`, following up to max_redirects redirects; the token goes to token origins only.
 
+        `deadline` (default: the fetcher's timeout) bounds for the whole download: every
+        redirect, the connection, and reading the body.
         Raises FetchBlocked (refused target), SlackFileNotAccessible (Slack sent a web page) or
         FetchFailed (HTTP error, timeout, too large, network trouble).
         """
         start = _http_url(url, None)
         shown = str(start)  # errors name the link as posted, minus any credentials
+        deadline = self._timeout if deadline is None else deadline
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(deadline):
                 return await self._follow(start, shown, token)
         except TimeoutError:
-            reason = f"download timed out after {self._timeout:g} s"
-            raise FetchFailed(shown, reason, transient=True) from None
+            reason = f"download timed out after {deadline:g} s"
+            raise FetchFailed(shown, reason, transient=True, unreachable=True) from None
 
     async def _follow(self, start: URL, shown: str, token: str | None) -> Fetched:
         hop = start
@@ -333,7 +338,7 @@ def _network_failure(shown: str, hop: URL, exc: aiohttp.ClientError) -> FetchFai
         transient = getattr(exc.os_error, "errno", None) == socket.EAI_AGAIN
         return FetchFailed(shown, f"could not resolve {hop.host}", transient=transient)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return FetchFailed(shown, f"could not connect to {where}", transient=True)
+        return FetchFailed(shown, f"could not connect to {where}", transient=True, unreachable=True)
     if isinstance(exc, aiohttp.InvalidURL):
         return FetchFailed(shown, "not a valid link")
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):

@@ -6,14 +6,15 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot import messages
 from bot.decode_budget import prepare_within_budget
 from bot.detector import Detector
-from bot.errors import FetchBlocked, ImageRejected, ScanFailed
+from bot.errors import FetchBlocked, FetchFailed, ImageRejected, ScanFailed
 from bot.extract import IMAGE_EXTENSIONS, claims_image, extension
 from bot.fetch import Fetcher
 from bot.image_format import sniff_image
@@ -27,10 +28,13 @@ from bot.model import (
     ScanRequest,
     Trigger,
 )
-from bot.notifier import Notifier
+from bot.notes import Note, NoteOutbox
+from bot.notifier import Notifier, SlackUnavailable
 from bot.policy import Policy, decide
+from bot.retry import RetryPolicy
 from bot.store import PendingScan, Store
 from bot.verdict import apply_history
+from bot.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +67,15 @@ def plain_detect(detector: Detector) -> ScanDetect:
 @dataclass(frozen=True)
 class PipelineConfig:
     bot_token: str
-    workers: int = 8
-    max_attempts: int = 5  # transient failures (throttling, Slack/AWS outages) before giving up
-    retry_delay: float = 2.0
+    workers: int = 8  # Slack files and on-demand scans
+    link_workers: int = 4  # links posted in chat: their own pool, so they never hold up uploads
+    link_timeout: float = 15.0  # a whole link download (redirects, connect, body) within this
+    # Transient failures: retried with backoff, reported once the limit has passed.
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    crash_limit: int = 3  # starts that never ended (the process died) before giving up
+    bug_limit: int = 3  # unexpected exceptions retried before they are reported
+    note_interval: float = 5.0  # at most one "Could not scan" note per this many seconds
+    sweep_interval: float | None = None  # look for forgotten pending scans; None: retry.cap
     watch_channels: frozenset[str] = frozenset()
 
 
@@ -90,13 +100,22 @@ class Pipeline:
         self._policy = policy
         self._reviews = reviews
         self._config = config
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._workers: list[asyncio.Task[None]] = []
+        self._work = WorkQueue()
+        self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Future[Detection]] = {}
-        self._unfinished = 0  # queued + running + waiting for a retry
-        self._drained = asyncio.Event()
-        self._drained.set()
-        self.accepting = True
+        self._notes = NoteOutbox(
+            post=notifier.note,
+            posted=self._notes_posted,
+            given_up=self._notes_given_up,
+            released=self._notes_released,
+            alerts_clear=self._work.alerts_clear,
+            interval=config.note_interval,
+            retry=config.retry,
+        )
+
+    @property
+    def accepting(self) -> bool:
+        return self._work.open
 
     # -- intake ---------------------------------------------------------------------------
 
@@ -118,117 +137,193 @@ class Pipeline:
         if not wanted and event_id is None:
             return 0
         scan_ids = await self._store.accept(wanted, event_id=event_id)
+        kinds = {_is_link(request) for request in wanted}
+        link = kinds.pop() if len(kinds) == 1 else None  # mixed: each worker sorts its own
         for scan_id in scan_ids:
-            self._enqueue(scan_id)
+            self._work.put(scan_id, link)
         return len(scan_ids)
-
-    def _enqueue(self, scan_id: str) -> None:
-        self._unfinished += 1
-        self._drained.clear()
-        self._queue.put_nowait(scan_id)
-
-    def _done(self) -> None:
-        self._unfinished -= 1
-        if self._unfinished == 0:
-            self._drained.set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Resume accepted work left unfinished by a crash or a restart, then start workers."""
         for pending in await self._store.pending():
-            self._enqueue(pending.scan_id)
-        self._workers = [
-            asyncio.create_task(self._worker(), name=f"scan-worker-{n}")
-            for n in range(self._config.workers)
+            self._resume(pending)
+        work = self._work
+        workers = [("file", work.files)] * self._config.workers
+        workers += [("link", work.links)] * self._config.link_workers
+        workers += [("suspect", work.suspects)]
+        self._tasks = [
+            asyncio.create_task(self._worker(kind, queue), name=f"scan-{kind}-{n}")
+            for n, (kind, queue) in enumerate(workers)
         ]
+        self._tasks.append(asyncio.create_task(self._notes.run(), name="scan-notes"))
+        self._tasks.append(asyncio.create_task(self._sweep(), name="scan-sweep"))
 
     async def stop(self, grace: float = 20.0) -> None:
         """Stop taking work; let scans in progress finish for up to `grace` seconds.
 
-        Whatever is still queued or running then stays `pending` in the database and is
-        resumed at the next start, so nothing accepted is lost.
+        Whatever is still queued, running or waiting for a retry then stays `pending` in the
+        database and is resumed at the next start, so nothing accepted is lost.
         """
-        self.accepting = False
-        parked = self._queue.qsize()
-        for _ in range(parked):  # queued but not started: leave for next start
-            self._queue.get_nowait()
-            self._done()
+        parked = self._work.close()  # queued or waiting for a retry: left for the next start
+        self._notes.hurry()
         log.info(
             "stopping: %d scans in progress, %d parked; grace %.1fs",
-            self._unfinished,
+            self._work.held,
             parked,
             grace,
         )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
-                await self._drained.wait()
-        if self._unfinished:
+                await self._work.drained()
+        if self._work.held:
             log.info(
-                "stopped with %d scans unfinished; they resume at the next start", self._unfinished
+                "stopped with %d scans unfinished; they resume at the next start",
+                self._work.held,
             )
-        for task in self._workers:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def _resume(self, pending: PendingScan) -> None:
+        self._work.put(pending.scan_id, _is_link(pending.request), suspect=pending.crashes > 0)
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return self._work.queued
 
     async def idle(self) -> None:
-        """Wait until nothing is queued, running or waiting for a retry."""
-        await self._drained.wait()
+        """Wait until nothing is queued, running, waiting for a retry or for its note."""
+        await self._work.drained()
 
-    async def _worker(self) -> None:
+    async def _worker(self, kind: str, queue: asyncio.Queue[str]) -> None:
         while True:
-            scan_id = await self._queue.get()
+            scan_id = await queue.get()
+            settled = True
             try:
-                await self._run(scan_id)
+                settled = await self._run(scan_id, sort=kind == "file")
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug must not kill the worker; the scan stays pending
+            except Exception:  # a bug must not kill the worker; the sweep picks the scan up
                 log.exception("scan %s crashed", scan_id)
             finally:
-                self._done()
+                if settled:
+                    self._work.release(scan_id)
+
+    async def _sweep(self) -> None:
+        """Re-queue pending scans nothing is working on, so none stays pending in a live
+        process whatever went wrong (the retry limit still ends each of them)."""
+        interval = self._config.sweep_interval or self._config.retry.cap
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for pending in await self._store.pending():
+                    if self.accepting and not self._work.holds(pending.scan_id):
+                        log.warning(
+                            "scan %s was pending with nothing on it; queued again", pending.scan_id
+                        )
+                        self._resume(pending)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("looking for forgotten scans failed")
 
     # -- one scan -------------------------------------------------------------------------
 
-    async def _run(self, scan_id: str) -> None:
-        pending = await self._store.load(scan_id)
+    async def _run(self, scan_id: str, *, sort: bool) -> bool:
+        """One run of one scan. True: the scan left the pipeline (an outcome, or nothing to
+        do); False: it is still held here (a retry is scheduled, or its note is waiting).
+        `sort`: a file worker, which sends links on to the link workers."""
+        pending = await self._store.begin_run(scan_id)
         if pending is None:
-            return
+            return True  # finished meanwhile
+        if sort and _is_link(pending.request):
+            await self._store.end_run(scan_id)  # not a run after all: it belongs with the links
+            self._work.move_to_links(scan_id)
+            return False
+        if pending.crashes >= self._config.crash_limit:
+            reason = f"modbot stopped {pending.crashes} times while scanning it"
+            log.error("scan %s: %s; giving up", scan_id, reason)
+            return await self._report(pending, ScanFailed(reason))
+        return await self._attempt(pending)
+
+    async def _attempt(self, pending: PendingScan) -> bool:
+        scan_id = pending.scan_id
         try:
             await self._scan(pending)
+            return True
+        except asyncio.CancelledError:  # shutting down: this run did not crash the process
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.end_run(scan_id))
+            raise
         except NotAnImage as exc:
             await self._store.finish(scan_id, skipped=str(exc))
-        except ScanFailed as exc:
-            await self._failed(pending, exc)
+            return True
+        except (ScanFailed, SlackUnavailable) as exc:
+            return await self._failed(pending, exc)
         except Exception as exc:
             log.exception("scan %s failed unexpectedly", scan_id)
-            await self._failed(pending, ScanFailed("internal error", type(exc).__name__))
+            return await self._failed(pending, exc)
 
-    async def _failed(self, pending: PendingScan, error: ScanFailed) -> None:
-        attempts = await self._store.count_attempt(pending.scan_id)
-        if error.transient and attempts < self._config.max_attempts:
-            delay = self._config.retry_delay * 2 ** (attempts - 1)
-            log.info("scan %s: %s; retry %d in %.1fs", pending.scan_id, error, attempts, delay)
-            self._unfinished += 1  # the retry is still unfinished work
-            asyncio.get_running_loop().call_later(delay, self._retry, pending.scan_id)
-            return
-        message = messages.could_not_scan(error, pending.request)
+    async def _failed(self, pending: PendingScan, exc: Exception) -> bool:
+        """Retry what is transient until the retry limit; report the rest."""
+        failure, transient, retry_after = _classify(exc, pending, self._config.bug_limit)
+        now = time.time()
+        first = pending.first_failure_at or now
+        if transient and not self._config.retry.exhausted(first, now):
+            await self._retry_later(pending, failure, retry_after, bug=_is_bug(exc))
+            return False
+        return await self._report(pending, failure)
+
+    async def _retry_later(
+        self, pending: PendingScan, failure: ScanFailed, retry_after: float | None, *, bug: bool
+    ) -> None:
+        updated = await self._store.record_failure(pending.scan_id, bug=bug)
+        attempt = updated.failures if updated else pending.failures + 1
+        delay = self._config.retry.delay(attempt, retry_after=retry_after)
+        log.info("scan %s: %s; retry %d in %.1fs", pending.scan_id, failure, attempt, delay)
+        self._work.retry_in(delay, pending.scan_id, _is_link(pending.request))
+
+    async def _report(self, pending: PendingScan, failure: ScanFailed) -> bool:
+        """Say "Could not scan": to whoever asked, or in a (possibly summarised) note."""
+        self._work.alert_settled(pending.scan_id)  # its own note must not wait for its alert
+        message = messages.could_not_scan(failure, pending.request)
         response_url = pending.request.origin.response_url
-        if response_url:
+        if not response_url:
+            await self._store.end_run(pending.scan_id)  # waiting for its note is no crash
+            self._notes.add(Note(pending.scan_id, failure, pending.request))
+            return False  # finished once the note is posted (_notes_posted)
+        try:
             await self._notifier.respond(response_url, message)
-        else:
-            await self._notifier.note(message)
-        await self._store.finish(pending.scan_id, error=error.reason)
+        except SlackUnavailable as exc:
+            now = time.time()
+            first = pending.first_failure_at or now
+            if exc.transient and not self._config.retry.exhausted(first, now):
+                await self._retry_later(pending, failure, exc.retry_after, bug=False)
+                return False
+            log.error("scan %s: could not tell the caller (%s): %s", pending.scan_id, exc, failure)
+        await self._store.finish(pending.scan_id, error=failure.reason)
+        return True
 
-    def _retry(self, scan_id: str) -> None:
-        if self.accepting:
-            self._queue.put_nowait(scan_id)  # already counted as unfinished
-        else:
-            self._done()  # shutting down: it stays pending in the database
+    async def _notes_posted(self, notes: Sequence[Note]) -> None:
+        for note in notes:
+            await self._store.finish(note.scan_id, error=note.error.reason)
+            self._work.release(note.scan_id)
+
+    def _notes_released(self, notes: Sequence[Note]) -> None:
+        """The outbox hit a bug: these scans are still pending; the sweep takes them up again."""
+        for note in notes:
+            self._work.release(note.scan_id)
+
+    async def _notes_given_up(self, notes: Sequence[Note], why: str) -> None:
+        for note in notes:
+            log.error(
+                "scan %s: Could not scan note not posted (%s): %s", note.scan_id, why, note.error
+            )
+            await self._store.finish(note.scan_id, error=note.error.reason)
+            self._work.release(note.scan_id)
 
     async def _scan(self, pending: PendingScan) -> None:
         request = await self._resolve(pending.request)
@@ -291,7 +386,8 @@ class Pipeline:
         automatic_link = image.file_id is None and request.origin.trigger is Trigger.LINK
         token = self._config.bot_token if image.file_id else None
         try:
-            fetched = await self._fetcher.fetch(image.url, token=token)
+            deadline = self._config.link_timeout if image.file_id is None else None
+            fetched = await self._fetcher.fetch(image.url, token=token, deadline=deadline)
         except FetchBlocked:
             raise
         except ScanFailed as exc:
@@ -362,6 +458,7 @@ class Pipeline:
         )
         message = messages.alert(report, source_link=source_link, review_buttons=buttons)
         record = {**message.as_kwargs(), "causes": [label.name for label in report.outcome.causes]}
+        self._work.alert_due(report.scan_id)
         earlier_intent = await self._store.begin_alert(
             report.scan_id,
             report.sha256,
@@ -371,11 +468,43 @@ class Pipeline:
         )
         alert = None
         if earlier_intent is not None:  # posted before a crash? Slack's history knows
-            alert = await self._notifier.find_alert(report.scan_id)
+            alert = await self._notifier.find_alert(report.scan_id, since=earlier_intent)
         if alert is None:
             alert = await self._notifier.post_alert(message, scan_id=report.scan_id)
         await self._store.complete_alert(report.scan_id, alert)
+        self._work.alert_settled(report.scan_id)
         return alert
+
+
+def _is_link(request: ScanRequest) -> bool:
+    """A link (posted in chat or given to /moderate) rather than a file hosted by Slack."""
+    return request.image.file_id is None
+
+
+def _is_bug(exc: Exception) -> bool:
+    return not isinstance(exc, ScanFailed | SlackUnavailable)
+
+
+def _classify(
+    exc: Exception, pending: PendingScan, bug_limit: int
+) -> tuple[ScanFailed, bool, float | None]:
+    """What to report if it comes to that, whether to retry, and Slack's Retry-After (pure)."""
+    if isinstance(exc, SlackUnavailable):
+        # Transient: said only once the retry limit has passed. Permanent (channel_not_found,
+        # invalid_auth, ...): the method and Slack's error code are what an operator needs.
+        failure = ScanFailed("Slack was unavailable" if exc.transient else str(exc), str(exc))
+        failure.transient = exc.transient
+        return failure, exc.transient, exc.retry_after
+    if isinstance(exc, ScanFailed):
+        transient = exc.transient
+        if _is_link(pending.request) and isinstance(exc, FetchFailed):
+            # A link that never answered or refused the connection is not worth another wait;
+            # any other hiccup gets one more try.
+            transient = transient and not exc.unreachable and pending.failures < 1
+        return exc, transient, None
+    # A bug: worth a few more tries (it may depend on timing), then it is reported.
+    failure = ScanFailed("internal error", type(exc).__name__)
+    return failure, pending.bugs < bug_limit, None
 
 
 def _sha256(data: bytes) -> str:

@@ -115,3 +115,17 @@ review_replies = Table(
     Column("scan_id", String(32), primary_key=True),
     Column("begun_at", Float, nullable=False),
 )
+
+# How each unfinished scan has fared so far (a table of its own: `scans` keeps its columns, so
+# deployed databases need no migration). A row exists only while the scan is pending.
+scan_runs = Table(
+    "scan_runs",
+    metadata,
+    Column("scan_id", String(32), primary_key=True),
+    # Starts with no recorded end: counted before the work, so a scan that takes the process
+    # down with it is recognised at the next start instead of crashing it again and again.
+    Column("unfinished", Integer, nullable=False, default=0),
+    Column("failures", Integer, nullable=False, default=0),  # transient failures so far
+    Column("first_failure_at", Float),  # when retrying began: the retry limit counts from here
+    Column("bugs", Integer, nullable=False, default=0),  # unexpected exceptions so far
+)

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     rekognition_tps: float = Field(5, gt=0, le=1000, alias="MODBOT_REKOGNITION_TPS")
     max_download_bytes: int = Field(26_214_400, gt=0, alias="MODBOT_MAX_DOWNLOAD_BYTES")
     decode_memory_mb: int = Field(256, ge=16, le=1_048_576, alias="MODBOT_DECODE_MEMORY_MB")
+    link_timeout_seconds: float = Field(15, gt=0, le=600, alias="MODBOT_LINK_TIMEOUT_SECONDS")
+    note_interval_seconds: float = Field(5, ge=0, le=3600, alias="MODBOT_NOTE_INTERVAL_SECONDS")
     allow_private_networks: Annotated[tuple[Network, ...], NoDecode] = Field(
         (), alias="MODBOT_ALLOW_PRIVATE_NETWORKS"
     )

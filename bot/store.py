@@ -30,7 +30,7 @@ from bot.db import (
     writing,
 )
 from bot.model import AlertRef, Decision, Detection, ScanRequest
-from bot.schema import alerts, audit, detections, events, metadata, scans
+from bot.schema import alerts, audit, detections, events, metadata, scan_runs, scans
 
 
 def new_scan_id() -> str:
@@ -42,7 +42,11 @@ def new_scan_id() -> str:
 class PendingScan:
     scan_id: str
     request: ScanRequest
-    attempts: int
+    attempts: int  # times started
+    crashes: int = 0  # earlier starts that never ended (the process died during the work)
+    failures: int = 0  # transient failures so far
+    first_failure_at: float | None = None
+    bugs: int = 0  # unexpected exceptions so far
 
 
 class Store:
@@ -120,35 +124,106 @@ class Store:
                     item.done.set_result(scan_ids)
 
     async def pending(self) -> list[PendingScan]:
-        """Accepted work not finished yet, oldest first (resumed at start)."""
+        """Accepted work not finished yet, oldest first (resumed at start), with the starts
+        that never ended."""
         async with self._engine.connect() as conn:
             rows = await conn.execute(
-                select(scans.c.id, scans.c.request, scans.c.attempts)
+                select(scans.c.id, scans.c.request, scans.c.attempts, scan_runs.c.unfinished)
+                .outerjoin(scan_runs, scan_runs.c.scan_id == scans.c.id)
                 .where(scans.c.status == "pending")
                 .order_by(scans.c.created_at)
             )
-            return [PendingScan(r.id, request_from_json(r.request), r.attempts) for r in rows]
+            return [
+                PendingScan(
+                    r.id, request_from_json(r.request), r.attempts, crashes=r.unfinished or 0
+                )
+                for r in rows
+            ]
 
-    async def load(self, scan_id: str) -> PendingScan | None:
-        async with self._engine.connect() as conn:
+    async def begin_run(self, scan_id: str) -> PendingScan | None:
+        """Count a start before the work (durably); None if the scan is no longer pending.
+
+        The start stays counted as unfinished until end_run, record_failure or finish: starts
+        that never ended mean the work itself took the process down.
+        """
+        now = time.time()
+        async with self.write() as conn:
             row = (
                 await conn.execute(
-                    select(scans.c.id, scans.c.request, scans.c.attempts).where(
-                        scans.c.id == scan_id
+                    select(scans.c.request, scans.c.attempts).where(
+                        scans.c.id == scan_id, scans.c.status == "pending"
                     )
                 )
             ).first()
-        return PendingScan(row.id, request_from_json(row.request), row.attempts) if row else None
-
-    async def count_attempt(self, scan_id: str) -> int:
-        async with self.write() as conn:
+            if row is None:
+                return None
             await conn.execute(
                 update(scans)
                 .where(scans.c.id == scan_id)
-                .values(attempts=scans.c.attempts + 1, updated_at=time.time())
+                .values(attempts=scans.c.attempts + 1, updated_at=now)
             )
-            row = (await conn.execute(select(scans.c.attempts).where(scans.c.id == scan_id))).one()
-        return int(row.attempts)
+            run = (
+                await conn.execute(select(scan_runs).where(scan_runs.c.scan_id == scan_id))
+            ).first()
+            if run is None:
+                await conn.execute(
+                    insert(scan_runs).values(scan_id=scan_id, unfinished=1, failures=0, bugs=0)
+                )
+            else:
+                await conn.execute(
+                    update(scan_runs)
+                    .where(scan_runs.c.scan_id == scan_id)
+                    .values(unfinished=scan_runs.c.unfinished + 1)
+                )
+        return PendingScan(
+            scan_id,
+            request_from_json(row.request),
+            int(row.attempts) + 1,
+            crashes=int(run.unfinished) if run else 0,
+            failures=int(run.failures) if run else 0,
+            first_failure_at=run.first_failure_at if run else None,
+            bugs=int(run.bugs) if run else 0,
+        )
+
+    async def end_run(self, scan_id: str) -> None:
+        """The run stopped without crashing the process (interrupted by a shutdown)."""
+        async with self.write() as conn:
+            await conn.execute(
+                update(scan_runs).where(scan_runs.c.scan_id == scan_id).values(unfinished=0)
+            )
+
+    async def record_failure(self, scan_id: str, *, bug: bool = False) -> PendingScan | None:
+        """A transient failure (or, with `bug`, an unexpected exception) ended this run; the
+        scan will be retried. Returns the updated counts."""
+        now = time.time()
+        async with self.write() as conn:
+            values: dict[str, Any] = {
+                "unfinished": 0,
+                "failures": scan_runs.c.failures + 1,
+                "first_failure_at": func.coalesce(scan_runs.c.first_failure_at, now),
+            }
+            if bug:
+                values["bugs"] = scan_runs.c.bugs + 1
+            await conn.execute(
+                update(scan_runs).where(scan_runs.c.scan_id == scan_id).values(**values)
+            )
+            row = (
+                await conn.execute(
+                    select(scans.c.request, scans.c.attempts, scan_runs)
+                    .join(scan_runs, scan_runs.c.scan_id == scans.c.id)
+                    .where(scans.c.id == scan_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        return PendingScan(
+            scan_id,
+            request_from_json(row.request),
+            int(row.attempts),
+            failures=int(row.failures),
+            first_failure_at=row.first_failure_at,
+            bugs=int(row.bugs),
+        )
 
     async def finish(
         self,
@@ -164,6 +239,7 @@ class Store:
         (content that never claimed to be an image, such as a link to a web page)."""
         status = "failed" if error else "skipped" if skipped else "done"
         async with self.write() as conn:
+            await conn.execute(scan_runs.delete().where(scan_runs.c.scan_id == scan_id))
             await conn.execute(
                 update(scans)
                 .where(scans.c.id == scan_id)

@@ -127,7 +127,7 @@ def _set_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
 async def started_stack(
     tmp: Path, monkeypatch: pytest.MonkeyPatch, *, moto_url: str | None = None
 ) -> AsyncIterator[Stack]:
-    slack = FakeSlack()
+    slack = FakeSlack(wall_clock_ts=True)  # Slack's ts follow the clock; history `oldest` needs it
     aws = AwsEmulator(s3_endpoint=moto_url)
     web_server = WebServer(host="127.0.0.2")
     target = WebServer(host="127.0.0.1")

@@ -456,3 +456,64 @@ async def test_standalone_mode_over_control_routes() -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+# ----------------------------------------------------------------------------------- faults
+
+
+async def test_per_channel_rate_limit_answers_429_with_retry_after(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    """rate_limit: a burst passes, the next post to that channel gets 429 ratelimited with an
+    integer Retry-After; another channel has its own budget."""
+    fake.rate_limit("chat.postMessage", per_second=1.0, burst=2)
+    await client.chat_postMessage(channel="C1", text="a")
+    await client.chat_postMessage(channel="C1", text="b")
+    with pytest.raises(SlackApiError) as refused:
+        await client.chat_postMessage(channel="C1", text="c")
+    assert refused.value.response.status_code == 429
+    assert refused.value.response["error"] == "ratelimited"
+    assert int(refused.value.response.headers["Retry-After"]) >= 1
+    await client.chat_postMessage(channel="C2", text="elsewhere")
+    assert fake.rate_limited == 1
+
+
+async def test_outage_switch_fails_every_call_until_switched_back(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    """An outage answers 503, or (drop_connections) resets the connection; end_outage restores
+    service."""
+    fake.start_outage()
+    with pytest.raises(SlackApiError) as unavailable:
+        await client.auth_test()
+    assert unavailable.value.response.status_code == 503
+    fake.start_outage(drop_connections=True)
+    with pytest.raises(aiohttp.ClientError):
+        await client.auth_test()
+    fake.end_outage()
+    assert (await client.auth_test())["ok"]
+
+
+async def test_history_honours_oldest_limit_and_cursor() -> None:
+    """conversations.history: newest first, only after `oldest`, in `limit`-sized pages linked
+    by response_metadata.next_cursor."""
+    fake = FakeSlack(wall_clock_ts=True)
+    await fake.start()
+    try:
+        early = fake.post_message("C1", "before")
+        posted = [fake.post_message("C1", f"m{n}") for n in range(5)]
+        paged = AsyncWebClient(token=fake.bot_token, base_url=fake.api_url, timeout=5)
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = await paged.conversations_history(
+                channel="C1", oldest=early["ts"], limit=2, cursor=cursor
+            )
+            seen += [m["text"] for m in page["messages"]]
+            cursor = page.get("response_metadata", {}).get("next_cursor")
+            if not cursor:
+                break
+        assert seen == [m["text"] for m in reversed(posted)]
+        assert float(early["ts"]) > 1_700_000_000 + 3600 * 24 * 365  # the real clock
+    finally:
+        await fake.close()

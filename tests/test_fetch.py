@@ -638,3 +638,28 @@ async def test_fetch_outside_context_is_an_error() -> None:
 
     with pytest.raises(RuntimeError, match="async with"):
         await fetcher.fetch("http://127.0.0.2/img")
+
+
+async def test_per_call_deadline_and_unreachable_flag(
+    origin: WebServer, make_fetcher: MakeFetcher
+) -> None:
+    """A per-call deadline overrides the fetcher's; a timeout and a refused connection are
+    marked unreachable (not worth another wait for a link), a truncated body is not."""
+    origin.stall("/slow")
+    origin.truncated("/cut")
+    async for gone in _server("127.0.0.2"):
+        refused_url = f"{gone.url}/img"
+    fetcher = await make_fetcher(timeout=30)
+
+    with pytest.raises(FetchFailed) as timed_out:
+        await fetcher.fetch(f"{origin.url}/slow", deadline=0.2)
+    with pytest.raises(FetchFailed) as refused:
+        await fetcher.fetch(refused_url)
+    with pytest.raises(FetchFailed) as cut:
+        await fetcher.fetch(f"{origin.url}/cut")
+
+    assert timed_out.value.reason == "download timed out after 0.2 s"
+    assert timed_out.value.unreachable
+    assert refused.value.unreachable
+    assert not cut.value.unreachable
+    assert cut.value.transient

@@ -161,7 +161,8 @@ async def test_bomb_behind_a_link_is_refused(stack: Stack, bot: Bot) -> None:
 async def test_many_hostile_files_in_one_message_each_get_their_outcome(
     stack: Stack, bot: Bot
 ) -> None:
-    """Bomb, truncated, empty and a good image in one message: three notes and one alert."""
+    """Bomb, truncated, empty and a good image in one message: one alert, and each bad file
+    named in a Could not scan note (summarised, so the three take fewer than three posts)."""
     files = [
         stack.slack.add_file(data, name=name, mimetype="image/png", channel=GENERAL, user=POSTER)
         for name, data in (
@@ -173,10 +174,12 @@ async def test_many_hostile_files_in_one_message_each_get_their_outcome(
     ]
     await bot.event(payloads.message_event(GENERAL, POSTER, files=files))
     await bot.idle()
-    texts = sorted(message["text"] for message in stack.alerts())
-    assert len(texts) == 4
-    assert texts[0].startswith("Could not scan `bomb.png`")
-    assert texts[1].startswith("Could not scan `cut.png`")
-    assert texts[2].startswith("Could not scan `empty.png`")
-    assert texts[3].startswith("Needs review: Exposed Female Nipple 72.4%")
+    texts = [message["text"] for message in stack.alerts()]
+    [alert] = [text for text in texts if not text.startswith("Could not scan")]
+    assert alert.startswith("Needs review: Exposed Female Nipple 72.4%")
+    notes = [text for text in texts if text.startswith("Could not scan")]
+    assert 1 <= len(notes) < 3
+    for name in ("bomb.png", "cut.png", "empty.png"):
+        [line] = [line for note in notes for line in note.splitlines() if f"`{name}`" in line]
+        assert f"`{name}` posted by <@{POSTER}>" in line
     await _next_upload_alerts(stack, bot)

@@ -320,6 +320,19 @@ def test_percent_and_bar(confidence: float, shown: str, cells: int) -> None:
 
 def test_escape_blocks_mentions_and_links() -> None:
     """User text cannot smuggle <!channel> or links into mrkdwn."""
-    assert (
-        common.escape("<!channel> & <http://x|y>") == "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
-    )
+    assert common.escape("<!channel> & <http://x|y>") == "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
+
+
+def test_could_not_scan_all_summarises_many_and_keeps_one_as_is() -> None:
+    """One failure: the ordinary note. Many: one note starting "Could not scan N images",
+    naming each (up to the limit) with its reason, then the count of the rest."""
+    one = (ImageRejected("not an image"), UPLOAD)
+    assert messages.could_not_scan_all([one]) == messages.could_not_scan(*one)
+    many = [(FetchFailed(f"https://x/{n}.png", "HTTP 404 from x"), UPLOAD) for n in range(25)]
+    message = valid(messages.could_not_scan_all(many))
+    assert message.text.startswith("Could not scan 25 images:")
+    lines = message.text.splitlines()[1:]
+    assert len(lines) == 21
+    assert all(line.endswith(": HTTP 404 from x") for line in lines[:20])
+    assert lines[-1] == "• … and 5 more"
+    assert "… and 5 more" in all_text(message)

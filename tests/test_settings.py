@@ -123,3 +123,17 @@ def test_decode_memory_budget_defaults_to_256_mib_and_refuses_nonsense(
             load_settings()
         [problem] = caught.value.problems
         assert problem.startswith("MODBOT_DECODE_MEMORY_MB: ")
+def test_link_timeout_and_note_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MODBOT_LINK_TIMEOUT_SECONDS (15) and MODBOT_NOTE_INTERVAL_SECONDS (5): defaults, values,
+    and one line naming the variable when out of range."""
+    _set(monkeypatch, SLACK_BOT_TOKEN="xoxb-1-abc", MODBOT_ALERT_CHANNEL="C0ALERTS")
+    settings = load_settings()
+    assert (settings.link_timeout_seconds, settings.note_interval_seconds) == (15, 5)
+    _set(monkeypatch, MODBOT_LINK_TIMEOUT_SECONDS="2.5", MODBOT_NOTE_INTERVAL_SECONDS="0")
+    settings = load_settings()
+    assert (settings.link_timeout_seconds, settings.note_interval_seconds) == (2.5, 0)
+    _set(monkeypatch, MODBOT_LINK_TIMEOUT_SECONDS="0")
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    [line] = refused.value.problems
+    assert line.startswith("MODBOT_LINK_TIMEOUT_SECONDS:")

@@ -116,3 +116,34 @@ async def test_concurrent_intakes_in_one_batch_dedup_among_themselves(store: Sto
     assert [len(ids) for ids in results] == [1, 0, 0, 2, 1]
     assert len({scan for ids in results for scan in ids}) == 4
     assert len(await store.pending()) == 4
+
+
+async def test_starts_are_counted_before_the_work_and_ended_by_any_outcome(store: Store) -> None:
+    """begin_run counts a start durably; starts that never ended show as crashes at the next
+    begin_run and in pending(); a transient failure or end_run ends the run; finish forgets
+    it, and a finished scan is not begun again."""
+    [scan_id] = await store.accept([_request("a")])
+    first = await store.begin_run(scan_id)
+    assert first is not None
+    assert (first.attempts, first.crashes, first.failures) == (1, 0, 0)
+    [pending] = await store.pending()
+    assert pending.crashes == 1  # the process "died" during the first run
+    second = await store.begin_run(scan_id)
+    assert second is not None
+    assert second.crashes == 1
+    failed = await store.record_failure(scan_id)
+    assert failed is not None
+    assert failed.failures == 1
+    assert failed.first_failure_at is not None
+    third = await store.begin_run(scan_id)
+    assert third is not None
+    assert (third.crashes, third.failures, third.first_failure_at) == (
+        0,
+        1,
+        failed.first_failure_at,
+    )
+    await store.end_run(scan_id)
+    [pending] = await store.pending()
+    assert pending.crashes == 0
+    await store.finish(scan_id, error="gone")
+    assert await store.begin_run(scan_id) is None

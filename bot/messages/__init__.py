@@ -16,6 +16,7 @@ from bot.messages.review import (
 from bot.messages.scan import (
     alert,
     could_not_scan,
+    could_not_scan_all,
     no_images,
     policy_summary,
     scan_result,
@@ -31,6 +32,7 @@ __all__ = [
     "alert",
     "already_decided",
     "could_not_scan",
+    "could_not_scan_all",
     "no_images",
     "policy_summary",
     "resolved_alert",

@@ -209,8 +209,8 @@ def scan_result(report: ScanReport) -> SlackMessage:
     return SlackMessage(text=_summary(report), blocks=tuple(blocks))
 
 
-def could_not_scan(error: ScanFailed, request: ScanRequest) -> SlackMessage:
-    """'Could not scan …: <reason>' — for the caller, or a note in the alerts channel."""
+def _unscanned(request: ScanRequest) -> str:
+    """The image that could not be scanned, and for automatic scans who posted it where."""
     origin = request.origin
     image = request.image
     what = code(image.name) if image.name else link(image.url) if image.url else "an image"
@@ -219,11 +219,37 @@ def could_not_scan(error: ScanFailed, request: ScanRequest) -> SlackMessage:
             what += f" posted by {user_ref(origin.user)}"
         if origin.channel:
             what += f" in {channel_ref(origin.channel)}"
-    text = f"Could not scan {what}: {escape(error.reason)}"
+    return what
+
+
+def could_not_scan(error: ScanFailed, request: ScanRequest) -> SlackMessage:
+    """'Could not scan …: <reason>' — for the caller, or a note in the alerts channel."""
+    text = f"Could not scan {_unscanned(request)}: {escape(error.reason)}"
     blocks: list[dict[str, Any]] = [section(f":x: {text}"[:MAX_SECTION_CHARS])]
     if error.transient:
         blocks.append(context("This looks temporary; trying again later may work."))
     return SlackMessage(text=text, blocks=tuple(blocks))
+
+
+MAX_NOTE_LINES = 20  # images named one by one in a summarised note; the rest are counted
+
+
+def could_not_scan_all(failures: Sequence[tuple[ScanFailed, ScanRequest]]) -> SlackMessage:
+    """One note for several images that could not be scanned (a flood of dead links must not
+    use up the alerts channel's posting budget): each named with its reason, up to a limit,
+    then the count of the rest."""
+    if len(failures) == 1:
+        return could_not_scan(*failures[0])
+    lines = [
+        f"• {_unscanned(request)}: {escape(error.reason)}"
+        for error, request in failures[:MAX_NOTE_LINES]
+    ]
+    rest = len(failures) - len(lines)
+    if rest:
+        lines.append(f"• … and {rest} more")
+    head = f"Could not scan {len(failures)} images"
+    text = "\n".join([f"{head}:", *lines])
+    return SlackMessage(text=text, blocks=tuple(sections(f":x: *{head}:*", lines)))
 
 
 def usage() -> SlackMessage:

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import mimetypes
 import signal
 import time
@@ -80,7 +81,11 @@ class FakeSlack:
         bot_user: str = "U0BOT",
         bot_id: str = "B0BOT",
         host: str = "127.0.0.1",
+        wall_clock_ts: bool = False,
     ) -> None:
+        # wall_clock_ts: message ts follow the real clock (as Slack's do) instead of counting up
+        # from 1700000000, so a client that asks for history `oldest=` a real time finds them.
+        self.wall_clock_ts = wall_clock_ts
         self.bot_token = bot_token
         self.app_token = app_token
         self.team = team
@@ -111,6 +116,9 @@ class FakeSlack:
         self._outage_drops = False
         self._held: dict[str, deque[asyncio.Event]] = defaultdict(deque)
         self._fail_after: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._rate_limits: dict[str, tuple[float, float]] = {}  # method -> (per second, burst)
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # -> (tokens, at)
+        self.rate_limited = 0  # 429s answered by the per-channel rate limit
         self._ts_micros = _FIRST_TS_MICROS
         self._file_seq = 0
         self._runner: web.AppRunner | None = None
@@ -279,6 +287,19 @@ class FakeSlack:
         """Delay every Web API answer by `seconds` (simulated network time for benchmarks)."""
         self._latency = seconds
 
+    def rate_limit(
+        self, method: str = "chat.postMessage", *, per_second: float = 1.0, burst: int = 3
+    ) -> None:
+        """Limit `method` per channel as Slack documents for chat.postMessage: about one call
+        per second per channel, short bursts tolerated; beyond that 429 `ratelimited` with an
+        integer Retry-After (slack.md §6.2). A token bucket of `burst` calls refilled at
+        `per_second`."""
+        self._rate_limits[method] = (per_second, float(burst))
+
+    def post_message(self, channel: str, text: str, **fields: Any) -> dict[str, Any]:
+        """Someone else posts in `channel` (fills a channel's history for tests)."""
+        return self._chat_post_message({"channel": channel, "text": text, **fields})["message"]
+
     def redirect_file(self, file_id: str, to_url: str) -> None:
         """Make downloads of `file_id` answer 302 to `to_url` (for token-confinement tests)."""
         self._redirects[file_id] = to_url
@@ -336,17 +357,9 @@ class FakeSlack:
         self.calls.append(ApiCall(method, request.method, params, authorization, time.time()))
         if self._latency:
             await asyncio.sleep(self._latency)
-        if self._outage is not None:
-            if self._outage_drops and request.transport is not None:
-                request.transport.abort()
-            return web.json_response(self._outage.body, status=self._outage.status)
-        failures = self._failures.get(method)
-        if failures:
-            failure = failures.popleft()
-            return web.json_response(failure.body, status=failure.status, headers=failure.headers)
-        auth_error = self._check_token(method, authorization)
-        if auth_error:
-            return web.json_response({"ok": False, "error": auth_error})
+        refused = self._refusal(request, method, params, authorization)
+        if refused is not None:
+            return refused
         if method == "apps.connections.open":
             self.connections_opened += 1
             return web.json_response(
@@ -363,6 +376,47 @@ class FakeSlack:
             failure = after.popleft()
             return web.json_response(failure.body, status=failure.status)
         return web.json_response(body)
+
+    def _refusal(
+        self, request: web.Request, method: str, params: dict[str, Any], authorization: str | None
+    ) -> web.Response | None:
+        """What answers instead of the method: an outage, a queued failure, a bad token, or the
+        per-channel rate limit."""
+        if self._outage is not None:
+            if self._outage_drops and request.transport is not None:
+                request.transport.abort()  # the client sees the connection reset, no answer
+            return web.json_response(self._outage.body, status=self._outage.status)
+        failures = self._failures.get(method)
+        if failures:
+            failure = failures.popleft()
+            return web.json_response(failure.body, status=failure.status, headers=failure.headers)
+        auth_error = self._check_token(method, authorization)
+        if auth_error:
+            return web.json_response({"ok": False, "error": auth_error})
+        wait = self._rate_limited(method, str(params.get("channel") or ""))
+        if wait is not None:
+            self.rate_limited += 1
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        return None
+
+    def _rate_limited(self, method: str, channel: str) -> float | None:
+        """None if the call may go ahead, else the seconds until the bucket has a token."""
+        limit = self._rate_limits.get(method)
+        if limit is None:
+            return None
+        per_second, burst = limit
+        now = time.monotonic()
+        tokens, at = self._buckets.get((method, channel), (burst, now))
+        tokens = min(burst, tokens + (now - at) * per_second)
+        if tokens < 1:
+            self._buckets[(method, channel)] = (tokens, now)
+            return (1 - tokens) / per_second
+        self._buckets[(method, channel)] = (tokens - 1, now)
+        return None
 
     def _check_token(self, method: str, authorization: str | None) -> str | None:
         if not authorization:
@@ -406,6 +460,8 @@ class FakeSlack:
 
     def _next_ts(self) -> str:
         self._ts_micros += 100
+        if self.wall_clock_ts:
+            self._ts_micros = max(self._ts_micros, int(time.time() * 1_000_000))
         return f"{self._ts_micros // 1_000_000}.{self._ts_micros % 1_000_000:06d}"
 
     def _auth_test(self, _params: dict[str, Any]) -> dict[str, Any]:
@@ -499,18 +555,41 @@ class FakeSlack:
         return {"ok": True, "channel": channel}
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Top-level messages, newest first; metadata only with include_all_metadata."""
+        """Top-level messages, newest first; metadata only with include_all_metadata.
+
+        Honours `oldest`/`latest` (exclusive unless `inclusive`), `limit` and `cursor` pages
+        (`response_metadata.next_cursor`), as Slack does.
+        """
         channel = params.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
         limit = int(params.get("limit") or 100)
-        top = [m for m in self.messages.get(channel, []) if not m.get("thread_ts")]
+        inclusive = str(params.get("inclusive")).lower() in ("1", "true")
+        oldest = float(params.get("oldest") or 0)
+        latest = float(params["latest"]) if params.get("latest") else math.inf
+
+        def within(ts: float) -> bool:
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        top = [
+            m
+            for m in self.messages.get(channel, [])
+            if not m.get("thread_ts") and within(float(m["ts"]))
+        ]
         with_metadata = str(params.get("include_all_metadata")).lower() in ("1", "true")
+        start = int(params.get("cursor") or 0)
+        newest_first = list(reversed(top))
         found = [
             m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
-            for m in reversed(top)
-        ][:limit]
-        return {"ok": True, "messages": found, "has_more": len(top) > limit}
+            for m in newest_first[start : start + limit]
+        ]
+        more = len(top) > start + limit
+        body: dict[str, Any] = {"ok": True, "messages": found, "has_more": more}
+        if params.get("cursor") or more:
+            body["response_metadata"] = {"next_cursor": str(start + limit) if more else ""}
+        return body
 
     def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
         """The thread's parent, then its replies, oldest first; metadata as for history."""
