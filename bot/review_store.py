@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, select, update
 
-from bot.db import insert_ignoring_duplicates, write_audit
+from bot.db import insert_ignoring_duplicates, upsert, write_audit
 from bot.schema import reviews, votes
-from bot.store import Store
+from bot.store import Store, without_nul
 from bot.verdict import Verdict
 
 
@@ -39,22 +39,26 @@ class ReviewStore:
         """Record a review as started; False if this scan already has one."""
         async with self._write() as conn:
             insert_new = insert_ignoring_duplicates(conn.dialect.name)
-            added = await conn.execute(
-                insert_new(reviews).values(
-                    scan_id=scan_id,
-                    sha256=sha256,
-                    backend=backend,
-                    status="open",
-                    loop_name=loop_name,
-                    reported=False,
-                    created_at=time.time(),
+            added = (
+                await conn.execute(
+                    insert_new(reviews)
+                    .values(
+                        scan_id=scan_id,
+                        sha256=sha256,
+                        backend=backend,
+                        status="open",
+                        loop_name=loop_name,
+                        reported=False,
+                        created_at=time.time(),
+                    )
+                    .returning(reviews.c.scan_id)
                 )
-            )
-            if added.rowcount:
+            ).first() is not None
+            if added:
                 await write_audit(
                     conn, scan_id, "review_started", None, {"backend": backend, "loop": loop_name}
                 )
-            return bool(added.rowcount)
+            return added
 
     async def get(self, scan_id: str) -> Review | None:
         return await self._one(reviews.c.scan_id == scan_id)
@@ -68,17 +72,21 @@ class ReviewStore:
         None when there is no open review for the scan (unknown, or already decided).
         """
         async with self._write() as conn:
+            # FOR UPDATE (PostgreSQL; SQLite has one writer anyway): votes on one review take
+            # turns, so the last of two concurrent votes sees both and can reach the quorum.
             status = (
-                await conn.execute(select(reviews.c.status).where(reviews.c.scan_id == scan_id))
+                await conn.execute(
+                    select(reviews.c.status).where(reviews.c.scan_id == scan_id).with_for_update()
+                )
             ).first()
             if status is None or status.status != "open":
                 return None
             await conn.execute(
-                delete(votes).where(and_(votes.c.scan_id == scan_id, votes.c.user == user))
-            )
-            await conn.execute(
-                insert(votes).values(
-                    scan_id=scan_id, user=user, violation=violation, at=time.time()
+                upsert(
+                    conn.dialect.name,
+                    votes,
+                    ["scan_id", "user"],
+                    {"scan_id": scan_id, "user": user, "violation": violation, "at": time.time()},
                 )
             )
             await write_audit(conn, scan_id, "vote", user, {"violation": violation})
@@ -121,7 +129,7 @@ class ReviewStore:
             changed = await conn.execute(
                 update(reviews)
                 .where(and_(reviews.c.scan_id == scan_id, reviews.c.status == "open"))
-                .values(status="failed", detail=detail, decided_at=time.time())
+                .values(status="failed", detail=without_nul(detail), decided_at=time.time())
             )
             if changed.rowcount:
                 await write_audit(conn, scan_id, "review_failed", None, {"detail": detail})
