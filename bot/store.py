@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot import migrate
@@ -82,18 +82,22 @@ class Store:
 
         A database that cannot be reached stops the start with one line naming DATABASE_URL.
         """
+        where = masked(self._engine.url)
         try:
             await migrate.upgrade(self._engine.url)
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+            raise ConfigError(
+                [f"DATABASE_URL: cannot use the database at {where} ({_first_line(exc)})"]
+            ) from None
+        except DBAPIError as exc:
             raise ConfigError(
                 [
-                    f"DATABASE_URL: cannot reach the database at {masked(self._engine.url)}"
-                    f" ({reason[0].strip() if reason else type(exc).__name__})"
+                    f"DATABASE_URL: migrating the database at {where} failed, schema unchanged"
+                    f" ({_first_line(exc)})"
                 ]
             ) from None
         except migrate.SchemaMismatch as exc:
-            raise ConfigError([f"DATABASE_URL: {exc}"]) from None
+            raise ConfigError([f"DATABASE_URL: {where}: {exc}"]) from None
 
     async def close(self) -> None:
         if self._sync_engine is not None:
@@ -385,6 +389,12 @@ def _scan_row(request: ScanRequest, now: float) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, first line only (libpq adds hints on the next ones)."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
 
 
 def fitted_key(key: str) -> str:
