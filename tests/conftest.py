@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -20,6 +21,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=f"PostgreSQL server for the postgres tests (default {postgres.DEFAULT_URL})",
     )
+
+
+_NOT_RUN = pytest.StashKey[str]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a PostgreSQL server (and outside CI), its tests are left out, said in one line."""
+    wanted = [item for item in items if item.get_closest_marker("postgres")]
+    if not wanted or postgres.required():
+        return
+    problem = postgres.unreachable(postgres.server_url(config.getoption("--postgres-url")))
+    if problem is None:
+        return
+    config.stash[_NOT_RUN] = f"{len(wanted)} PostgreSQL tests not run: {problem}; {postgres.HOW_TO}"
+    items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+    config.hook.pytest_deselected(items=wanted)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    note = config.stash.get(_NOT_RUN, None)
+    if note is not None:
+        terminalreporter.write_line(note, yellow=True, bold=True)
 
 
 _STRAY = ("SLACK_", "MODBOT_", "AWS_", "DATABASE_URL", "PORT")

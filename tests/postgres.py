@@ -19,16 +19,21 @@ HOW_TO = (
 )
 
 
+# Read once, when conftest imports this: each test's clean environment drops MODBOT_* names.
+_ENV_URL = os.environ.get("MODBOT_TEST_POSTGRES_URL")
+_REQUIRED = (
+    os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    or os.environ.get("MODBOT_TEST_POSTGRES", "").lower() == "require"
+)
+
+
 def server_url(option: str | None) -> str:
-    return option or os.environ.get("MODBOT_TEST_POSTGRES_URL") or DEFAULT_URL
+    return option or _ENV_URL or DEFAULT_URL
 
 
 def required() -> bool:
     """CI (CI=true) and MODBOT_TEST_POSTGRES=require fail without a server instead of skipping."""
-    return (
-        os.environ.get("CI", "").lower() in ("1", "true", "yes")
-        or os.environ.get("MODBOT_TEST_POSTGRES", "").lower() == "require"
-    )
+    return _REQUIRED
 
 
 def unreachable(url: str) -> str | None:
