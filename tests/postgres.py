@@ -13,6 +13,7 @@ from sqlalchemy import make_url
 from bot.db import masked
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PREFIX = "modbot_test_"  # throwaway databases: modbot_test_<pid>_<random>
 HOW_TO = (
     "start one, or point MODBOT_TEST_POSTGRES_URL (or pytest --postgres-url) at one "
     f"(default {DEFAULT_URL}); run only them with `pytest -m postgres`"
@@ -48,9 +49,17 @@ def unreachable(url: str) -> str | None:
 
 @contextmanager
 def throwaway_database(url: str) -> Iterator[str]:
-    """A new, empty database on the server at `url`, dropped afterwards; yields its URL."""
-    name = f"modbot_test_{os.getpid()}_{secrets.token_hex(4)}"
+    """A new, empty database on the server at `url`, dropped afterwards; yields its URL.
+
+    Databases left by killed runs (their test process is gone) are dropped first.
+    """
+    name = f"{PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
     with psycopg.connect(_conninfo(url), autocommit=True) as admin:
+        for (old,) in admin.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [f"{PREFIX}%"]
+        ).fetchall():
+            if not _alive(old.removeprefix(PREFIX).split("_")[0]):
+                admin.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield make_url(url).set(database=name).render_as_string(hide_password=False)
@@ -64,6 +73,18 @@ def reset(url: str) -> None:
     with psycopg.connect(_conninfo(url), autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
+
+
+def _alive(pid: str) -> bool:
+    if not pid.isdecimal():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _conninfo(url: str) -> str:
