@@ -62,7 +62,8 @@ def make_engine(url: str | URL, **options: Any) -> AsyncEngine:
         return create_async_engine(url, **options)
     # Readers (history look-ups by many workers) each hold a connection; writes are serialised
     # by WriteGate, so the pool only has to cover concurrent reads.
-    if "poolclass" not in options:
+    in_memory = url.database in (None, "", ":memory:")  # one shared connection (StaticPool)
+    if "poolclass" not in options and not in_memory:
         options = {"pool_size": 10, "max_overflow": 30, **options}
     engine = create_async_engine(url, **options)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -40,7 +40,10 @@ def config(version_locations: Sequence[Path] = ()) -> Config:
 
 
 async def upgrade(
-    url: str | URL, *, revision: str = "head", version_locations: Sequence[Path] = ()
+    url: str | URL | AsyncEngine,
+    *,
+    revision: str = "head",
+    version_locations: Sequence[Path] = (),
 ) -> None:
     """Bring the database to `revision`, stamping a pre-migrations database at 0001 first.
 
@@ -49,14 +52,16 @@ async def upgrade(
     also makes a second process wait for the first one's upgrade instead of racing it.
     """
     cfg = config(version_locations)
-    engine = migration_engine(url)
+    # An engine is used as it is: an in-memory SQLite database exists only in its connection.
+    engine = url if isinstance(url, AsyncEngine) else migration_engine(url)
     try:
         async with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execute(text(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK})"))
             await conn.run_sync(_upgrade, cfg, revision)
     finally:
-        await engine.dispose()
+        if engine is not url:
+            await engine.dispose()
 
 
 async def current(url: str | URL) -> str | None:

@@ -84,7 +84,8 @@ class Store:
         """
         where = masked(self._engine.url)
         try:
-            await migrate.upgrade(self._engine.url)
+            in_memory = self._engine.url.database in (None, "", ":memory:")
+            await migrate.upgrade(self._engine if in_memory else self._engine.url)
         except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
             raise ConfigError(
                 [f"DATABASE_URL: cannot use the database at {where} ({_first_line(exc)})"]

@@ -186,3 +186,13 @@ async def test_an_error_quoting_a_nul_character_is_stored(store: Store) -> None:
 async def test_ping_answers_while_the_database_is_there(store: Store) -> None:
     """ping() is True on a reachable database (what /healthz reports)."""
     assert await store.ping() is True
+
+
+async def test_an_in_memory_sqlite_database_is_migrated_in_place() -> None:
+    """sqlite:///:memory: lives in the store's one connection: the upgrade happens there."""
+    store = Store.from_url(async_url("sqlite:///:memory:"))
+    try:
+        await store.upgrade()
+        assert len(await store.accept([_request("a")])) == 1
+    finally:
+        await store.close()
