@@ -26,6 +26,7 @@ from tests.test_review_slack_functional import (
 )
 from tests.test_scan_functional import (
     CLEAN_COLOR,
+    FLAG_COLOR,
     _upload_event,
 )
 from tests.test_scan_functional import (
@@ -100,8 +101,9 @@ async def test_sigkill_mid_burst_loses_and_doubles_nothing_on_postgresql(
 async def test_healthz_follows_the_database_away_and_back(
     stack: Stack, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """/healthz answers 503 while PostgreSQL is gone and 200 once it is back, and scanning
-    then works again on fresh connections."""
+    """/healthz answers 503 while PostgreSQL is gone and 200 once it is back, scanning then
+    works again on fresh connections, and an event that came meanwhile is not acked (Slack
+    retries it) and is scanned once when retried."""
     server = make_url(postgres_url)
     relay = TcpRelay(server.host or "127.0.0.1", server.port or 5432)
     await relay.start()
@@ -123,5 +125,16 @@ async def test_healthz_follows_the_database_away_and_back(
             assert (await bot.event(_upload_event(stack, CLEAN_COLOR)))["status"] == 200
             await bot.idle()
             assert stack.rekognition_calls() == 1
+
+            # An event arriving while the database is gone is not acked, so Slack retries it;
+            # the retry, once the database is back, is taken in and scanned once.
+            await relay.stop()
+            event = _upload_event(stack, FLAG_COLOR)
+            assert (await bot.event(event))["status"] >= 500
+            await relay.start()
+            assert (await bot.event(event, retry=1))["status"] == 200
+            await bot.idle()
+            assert stack.rekognition_calls() == 2
+            assert len(stack.alerts()) == 1
     finally:
         await relay.stop()

@@ -196,3 +196,17 @@ async def test_an_in_memory_sqlite_database_is_migrated_in_place() -> None:
         assert len(await store.accept([_request("a")])) == 1
     finally:
         await store.close()
+
+
+async def test_the_sqlite_write_gate_and_sync_intake_stay_on_sqlite(
+    store: Store, database_url: str
+) -> None:
+    """PostgreSQL takes concurrent writers: no WriteGate queue and no SQLite-only sync intake."""
+    from bot.db import NoGate, WriteGate
+
+    if database_url.startswith("sqlite"):
+        assert type(store.gate) is WriteGate
+        assert store._sync_engine is not None
+    else:
+        assert type(store.gate) is NoGate
+        assert store._sync_engine is None
