@@ -1,4 +1,5 @@
-"""`modbot` command line: `serve`, `policy check FILE`, `policy a2i-conditions [FILE]`."""
+"""`modbot` command line: `serve`, `db upgrade`, `db revision MESSAGE`, `policy check FILE`,
+`policy a2i-conditions [FILE]`."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
-from bot import logs, ops_cli
+from bot import logs, migrate, ops_cli
 from bot.app import serve_http, serve_socket
 from bot.errors import ConfigError
 from bot.policy import a2i_activation_conditions, check_policy_file, load_policy
-from bot.settings import load_settings
+from bot.settings import load_database_settings, load_settings
+from bot.store import Store
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +29,14 @@ def _parser() -> argparse.ArgumentParser:
     transport.add_argument("--http", action="store_true", help="force HTTP mode")
     transport.add_argument("--socket", action="store_true", help="force Socket Mode")
     serve.add_argument("--port", type=int, default=None, help="HTTP port (default $PORT or 3000)")
+
+    db = commands.add_parser("db", help="the database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply pending migrations to DATABASE_URL")
+    new = db_commands.add_parser(
+        "revision", help="(developers) write the next migration from changes to bot/schema.py"
+    )
+    new.add_argument("message", help='what it changes, e.g. "add the leases table"')
 
     policy = commands.add_parser("policy", help="work with policy files")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True)
@@ -45,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command in ops_cli.COMMANDS:
             return ops_cli.run(args)
+        if args.command == "db":
+            return asyncio.run(_db(args))
         if args.policy_command == "check":
             code, message = check_policy_file(args.file)
             print(message, file=sys.stdout if code == 0 else sys.stderr)
@@ -56,6 +70,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"modbot: {problem}", file=sys.stderr)
         return 2
+
+
+async def _db(args: argparse.Namespace) -> int:
+    if args.db_command == "revision":
+        # Compared with a fresh database at head, so only bot/schema.py's changes are written.
+        with tempfile.TemporaryDirectory() as scratch:
+            url = f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.db'}"
+            path = await migrate.revision(url, args.message)
+        print(f"wrote {path}")
+        return 0
+    store = Store.from_url(load_database_settings().sqlalchemy_url)
+    try:
+        await store.upgrade()
+    finally:
+        await store.close()
+    print(f"database at revision {await migrate.current(store.engine.url)}")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

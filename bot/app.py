@@ -60,7 +60,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         install(DecodeBudget(settings.decode_memory_bytes))  # image decodes share it
         store = Store.from_url(settings.sqlalchemy_url)
         stack.push_async_callback(store.close)
-        await store.create()
+        await store.upgrade()
         token = settings.slack_bot_token.get_secret_value()
         slack_session = await stack.enter_async_context(aiohttp.ClientSession(trust_env=False))
         client = web_client(token, settings.slack_api_url, slack_session)

@@ -1,15 +1,16 @@
-"""Database plumbing shared by the stores: the engine, one writer at a time, portable inserts."""
+"""Database plumbing shared by the stores: URLs, engines, one SQLite writer at a time, portable
+inserts."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event, insert
+from sqlalchemy import URL, Engine, Table, create_engine, event, insert, make_url
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -18,15 +19,72 @@ from sqlalchemy.pool import SingletonThreadPool
 
 from bot.schema import audit
 
+# How long opening a PostgreSQL connection may take before it counts as unreachable (libpq's
+# connect_timeout; a `?connect_timeout=N` in DATABASE_URL wins). Without it a server that is
+# gone without a reset (a failed-over host, a dropped route) hangs /healthz and the start.
+CONNECT_TIMEOUT_SECONDS = 5
 
-def make_engine(url: str) -> AsyncEngine:
-    if not url.startswith("sqlite"):
-        return create_async_engine(url)
+# DATABASE_URL schemes and the async driver each one runs on.
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",  # Heroku's spelling
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+
+
+def async_url(database_url: str) -> str:
+    """DATABASE_URL as operators write it, as the URL of SQLAlchemy's async driver for it."""
+    scheme, separator, rest = database_url.partition(":")
+    driver = _DRIVERS.get(scheme.lower())
+    if not separator or driver is None:
+        raise ValueError(
+            "must be sqlite:///path.db, postgresql://user:password@host:5432/name or postgres://..."
+        )
+    return f"{driver}:{rest}"
+
+
+def masked(url: str | URL) -> str:
+    """A database URL fit for a log line or an error message: the password replaced by ***."""
+    try:
+        parsed = make_url(url)
+        plain = parsed.set(drivername=parsed.get_backend_name())  # as operators write it
+        return plain.render_as_string(hide_password=True)
+    except Exception:  # unparseable: say nothing that could be a password
+        return "(unparseable URL)"
+
+
+def make_engine(url: str | URL, **options: Any) -> AsyncEngine:
+    url = make_url(url)
+    if url.get_backend_name() == "postgresql":
+        return create_async_engine(url, **_postgresql_options(url, options))
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(url, **options)
     # Readers (history look-ups by many workers) each hold a connection; writes are serialised
     # by WriteGate, so the pool only has to cover concurrent reads.
-    engine = create_async_engine(url, pool_size=10, max_overflow=30)
+    in_memory = url.database in (None, "", ":memory:")  # one shared connection (StaticPool)
+    if "poolclass" not in options and not in_memory:
+        options = {"pool_size": 10, "max_overflow": 30, **options}
+    engine = create_async_engine(url, **options)
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _postgresql_options(url: URL, options: dict[str, Any]) -> dict[str, Any]:
+    timeout = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    if "poolclass" in options:
+        return {"connect_args": timeout, **options}
+    return {
+        "connect_args": timeout,
+        # A pooled connection may have died with a server restart or fail-over: test it on
+        # checkout so work resumes on a fresh one instead of failing once per stale connection.
+        "pool_pre_ping": True,
+        # Concurrent writers need no gate here, so workers hold connections at once; PostgreSQL's
+        # default of 100 connections leaves room for several replicas at 20 each.
+        "pool_size": 10,
+        "max_overflow": 10,
+        **options,
+    }
 
 
 def sync_intake_engine(engine: AsyncEngine) -> Engine | None:
@@ -130,8 +188,18 @@ async def write_audit(
 def _sqlite_pragmas(dbapi_conn: Connection, _record: object) -> None:
     # WAL lets readers proceed while a writer commits; the busy timeout covers another
     # process (a second modbot, an operator's sqlite3 shell) holding the write lock.
+    # The busy timeout comes first: switching a new file to WAL needs the lock too.
     cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def upsert(dialect: str, table: Table, key: Sequence[str], values: dict[str, Any]) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE: one atomic statement, where an update followed
+    by an insert would race between two PostgreSQL transactions (no WriteGate there)."""
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    statement = statement.values(**values)
+    changed = {name: statement.excluded[name] for name in values if name not in key}
+    return statement.on_conflict_do_update(index_elements=list(key), set_=changed)

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.db import insert_ignoring_duplicates, write_audit
+from bot.db import insert_ignoring_duplicates, upsert, write_audit
 from bot.messages import ACTION_VIOLATION
 from bot.schema import alerts, review_replies, reviews, votes
-from bot.store import Store
+from bot.store import Store, without_nul
 from bot.verdict import Verdict, quorum_outcome
 
 
@@ -67,24 +67,28 @@ class ReviewStore:
         """
         async with self._write() as conn:
             insert_new = insert_ignoring_duplicates(conn.dialect.name)
-            added = await conn.execute(
-                insert_new(reviews).values(
-                    scan_id=scan_id,
-                    sha256=sha256,
-                    backend=backend,
-                    status="open",
-                    loop_name=loop_name,
-                    reported=False,
-                    created_at=time.time(),
+            added = (
+                await conn.execute(
+                    insert_new(reviews)
+                    .values(
+                        scan_id=scan_id,
+                        sha256=sha256,
+                        backend=backend,
+                        status="open",
+                        loop_name=loop_name,
+                        reported=False,
+                        created_at=time.time(),
+                    )
+                    .returning(reviews.c.scan_id)
                 )
-            )
-            if added.rowcount:
+            ).first() is not None
+            if added:
                 await write_audit(
                     conn, scan_id, "review_started", None, {"backend": backend, "loop": loop_name}
                 )
                 if rule is not None:
                     await self._decide_by_votes(conn, scan_id, rule, actor=None)
-            return bool(added.rowcount)
+            return added
 
     async def get(self, scan_id: str) -> Review | None:
         return await self._one(reviews.c.scan_id == scan_id)
@@ -100,8 +104,12 @@ class ReviewStore:
         posted) is recorded too; it counts once the review opens.
         """
         async with self._write() as conn:
+            # FOR UPDATE (PostgreSQL; SQLite has one writer anyway): votes on one review take
+            # turns, so the last of two concurrent votes sees both and can reach the quorum.
             status = (
-                await conn.execute(select(reviews.c.status).where(reviews.c.scan_id == scan_id))
+                await conn.execute(
+                    select(reviews.c.status).where(reviews.c.scan_id == scan_id).with_for_update()
+                )
             ).first()
             if status is None:
                 if not await _alert_has_buttons(conn, scan_id):
@@ -109,11 +117,11 @@ class ReviewStore:
             elif status.status != "open":
                 return Ballot(recorded=False)
             await conn.execute(
-                delete(votes).where(and_(votes.c.scan_id == scan_id, votes.c.user == user))
-            )
-            await conn.execute(
-                insert(votes).values(
-                    scan_id=scan_id, user=user, violation=violation, at=time.time()
+                upsert(
+                    conn.dialect.name,
+                    votes,
+                    ["scan_id", "user"],
+                    {"scan_id": scan_id, "user": user, "violation": violation, "at": time.time()},
                 )
             )
             await write_audit(conn, scan_id, "vote", user, {"violation": violation})
@@ -185,7 +193,7 @@ class ReviewStore:
             changed = await conn.execute(
                 update(reviews)
                 .where(and_(reviews.c.scan_id == scan_id, reviews.c.status == "open"))
-                .values(status="failed", detail=detail, decided_at=time.time())
+                .values(status="failed", detail=without_nul(detail), decided_at=time.time())
             )
             if changed.rowcount:
                 await write_audit(conn, scan_id, "review_failed", None, {"detail": detail})

@@ -9,7 +9,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
+from bot.db import async_url, masked
 from bot.errors import ConfigError
 from bot.retry import RetryPolicy
 
@@ -113,9 +116,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        if not value.startswith("sqlite:"):
-            raise ValueError("only sqlite: URLs are supported for now (sqlite:///path.db)")
-        return value
+        return _check_database_url(value)
 
     @model_validator(mode="after")
     def _a2i_needs(self) -> Settings:
@@ -157,13 +158,47 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         """The async driver URL for DATABASE_URL."""
-        return self.database_url.replace("sqlite:", "sqlite+aiosqlite:", 1)
+        return async_url(self.database_url)
+
+
+class DatabaseSettings(BaseSettings):
+    """DATABASE_URL alone, for `modbot db ...`: migrating needs no Slack or AWS settings."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field("sqlite:///modbot.db", alias="DATABASE_URL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return _check_database_url(value)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return async_url(self.database_url)
+
+
+def _check_database_url(value: str) -> str:
+    try:
+        make_url(async_url(value))
+    except ArgumentError:
+        raise ValueError(f"cannot read {masked(value)} as a database URL") from None
+    return value
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings or raise ConfigError with one line per problem, naming the variable."""
     try:
         return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError([_describe(error) for error in exc.errors()]) from None
+
+
+def load_database_settings(**overrides: Any) -> DatabaseSettings:
+    try:
+        return DatabaseSettings(**overrides)
     except ValidationError as exc:
         raise ConfigError([_describe(error) for error in exc.errors()]) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -12,8 +13,10 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot import migrate
 from bot.codec import (
     detection_from_json,
     detection_to_json,
@@ -25,10 +28,13 @@ from bot.db import (
     gate_for,
     insert_ignoring_duplicates,
     make_engine,
+    masked,
     sync_intake_engine,
+    upsert,
     write_audit,
     writing,
 )
+from bot.errors import ConfigError
 from bot.model import AlertRef, Decision, Detection, ScanRequest
 from bot.schema import alerts, audit, detections, events, metadata, scan_runs, scans
 
@@ -70,8 +76,33 @@ class Store:
             yield conn
 
     async def create(self) -> None:
+        """Create missing tables from bot/schema.py, with no migration history: for tests and
+        throwaway databases. A deployment's database is made and kept by upgrade()."""
         async with self._engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+
+    async def upgrade(self) -> None:
+        """Apply pending migrations (see bot.migrate); at start, before any other use.
+
+        A database that cannot be reached stops the start with one line naming DATABASE_URL.
+        """
+        where = masked(self._engine.url)
+        try:
+            in_memory = self._engine.url.database in (None, "", ":memory:")
+            await migrate.upgrade(self._engine if in_memory else self._engine.url)
+        except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+            raise ConfigError(
+                [f"DATABASE_URL: cannot use the database at {where} ({_first_line(exc)})"]
+            ) from None
+        except DBAPIError as exc:
+            raise ConfigError(
+                [
+                    f"DATABASE_URL: migrating the database at {where} failed, schema unchanged"
+                    f" ({_first_line(exc)})"
+                ]
+            ) from None
+        except migrate.SchemaMismatch as exc:
+            raise ConfigError([f"DATABASE_URL: {where}: {exc}"]) from None
 
     async def close(self) -> None:
         if self._sync_engine is not None:
@@ -79,8 +110,9 @@ class Store:
         await self._engine.dispose()
 
     async def ping(self) -> bool:
+        """Whether the database answers, within PING_TIMEOUT_SECONDS (for /healthz)."""
         try:
-            async with self._engine.connect() as conn:
+            async with asyncio.timeout(PING_TIMEOUT_SECONDS), self._engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception:
             return False
@@ -248,7 +280,7 @@ class Store:
                     sha256=sha256,
                     decision=decision.value if decision else None,
                     mode=mode,
-                    error=error or skipped,
+                    error=without_nul(error or skipped),
                     updated_at=time.time(),
                 )
             )
@@ -281,11 +313,9 @@ class Store:
                 "min_confidence": detection.min_confidence,
                 "created_at": time.time(),
             }
-            updated = await conn.execute(
-                update(detections).where(detections.c.sha256 == sha256).values(**values)
+            await conn.execute(
+                upsert(conn.dialect.name, detections, ["sha256"], {"sha256": sha256, **values})
             )
-            if updated.rowcount == 0:
-                await conn.execute(insert(detections).values(sha256=sha256, **values))
 
     # -- alerts ---------------------------------------------------------------------------
 
@@ -303,7 +333,8 @@ class Store:
         async with self.write() as conn:
             insert_new = insert_ignoring_duplicates(conn.dialect.name)
             added = await conn.execute(
-                insert_new(alerts).values(
+                insert_new(alerts)
+                .values(
                     scan_id=scan_id,
                     sha256=sha256,
                     channel=channel,
@@ -312,8 +343,9 @@ class Store:
                     message=message,
                     created_at=now,
                 )
+                .returning(alerts.c.scan_id)
             )
-            if added.rowcount:
+            if added.first() is not None:
                 return None
             row = (
                 await conn.execute(select(alerts.c.created_at).where(alerts.c.scan_id == scan_id))
@@ -385,6 +417,9 @@ class _Intake:
 
 
 ROWS_PER_INSERT = 500  # well inside SQLite's limit on bound variables per statement
+PING_TIMEOUT_SECONDS = 5.0
+# The dedup key column's length: PostgreSQL enforces it, SQLite never did.
+DEDUP_KEY_LENGTH: int = getattr(scans.c.dedup_key.type, "length", None) or 512
 
 
 def accept_batch(conn: Connection, batch: list[_Intake]) -> list[list[str]]:
@@ -424,13 +459,34 @@ def accept_batch(conn: Connection, batch: list[_Intake]) -> list[list[str]]:
 def _scan_row(request: ScanRequest, now: float) -> dict[str, Any]:
     return {
         "id": new_scan_id(),
-        "dedup_key": request.dedup_key,
+        "dedup_key": fitted_key(request.dedup_key),
         "request": request_to_json(request),
         "status": "pending",
         "attempts": 0,
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, first line only (libpq adds hints on the next ones)."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def fitted_key(key: str) -> str:
+    """The dedup key as stored: a key longer than its column (a link's URL can be any length)
+    keeps its start and ends in a hash of the whole, so it stays unique and fits."""
+    if len(key) <= DEDUP_KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: DEDUP_KEY_LENGTH - len(digest) - 1]}#{digest}"
+
+
+def without_nul(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL characters (SQLite can): an error or a detail that
+    quotes hostile input must not make the write fail."""
+    return value.replace("\x00", "\ufffd") if value is not None else None
 
 
 def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -1,15 +1,49 @@
-"""Shared fixtures: a clean environment (no proxies, no stray SLACK_/AWS_ settings) per test."""
+"""Shared fixtures: a clean environment (no proxies, no stray SLACK_/AWS_ settings) per test,
+and the databases the store contract runs on (SQLite, and PostgreSQL: see tests/postgres.py)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests import postgres
 from tests.harness import Bot, Stack, http_bot, started_stack
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--postgres-url",
+        default=None,
+        help=f"PostgreSQL server for the postgres tests (default {postgres.DEFAULT_URL})",
+    )
+
+
+_NOT_RUN = pytest.StashKey[str]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a PostgreSQL server (and outside CI), its tests are left out, said in one line."""
+    wanted = [item for item in items if item.get_closest_marker("postgres")]
+    if not wanted or postgres.required():
+        return
+    problem = postgres.unreachable(postgres.server_url(config.getoption("--postgres-url")))
+    if problem is None:
+        return
+    config.stash[_NOT_RUN] = f"{len(wanted)} PostgreSQL tests not run: {problem}; {postgres.HOW_TO}"
+    items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+    config.hook.pytest_deselected(items=wanted)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    note = config.stash.get(_NOT_RUN, None)
+    if note is not None:
+        terminalreporter.write_line(note, yellow=True, bold=True)
+
 
 _STRAY = ("SLACK_", "MODBOT_", "AWS_", "DATABASE_URL", "PORT")
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
@@ -46,3 +80,35 @@ async def bot(stack: Stack) -> AsyncIterator[Bot]:
     """The real modbot in HTTP mode against `stack`."""
     async with http_bot(stack) as bot:
         yield bot
+
+
+@pytest.fixture(scope="session")
+def postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A throwaway database on the test server for the whole session.
+
+    Without a server these tests skip with one line saying how to run them; in CI (CI=true)
+    they fail instead, so the PostgreSQL half of the contract can never be skipped silently.
+    """
+    url = postgres.server_url(request.config.getoption("--postgres-url"))
+    problem = postgres.unreachable(url)
+    if problem is not None:
+        if postgres.required():
+            pytest.fail(f"{problem}: required here (CI=true or MODBOT_TEST_POSTGRES=require)")
+        pytest.skip(f"{problem}: {postgres.HOW_TO}")
+    with postgres.throwaway_database(url) as database:
+        yield database
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """DATABASE_URL of an empty PostgreSQL database."""
+    postgres.reset(postgres_database)
+    return postgres_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """DATABASE_URL of an empty database, once per backend the store contract runs on."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    return str(request.getfixturevalue("postgres_url"))

@@ -1,11 +1,16 @@
-"""The store: durable, deduplicated intake and the cached detections."""
+"""The store: durable, deduplicated intake and the cached detections.
+
+A contract: every test runs on SQLite and on PostgreSQL (the `database_url` fixture).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.db import async_url
 from bot.model import (
     AlertRef,
     Decision,
@@ -16,13 +21,13 @@ from bot.model import (
     ScanRequest,
     Trigger,
 )
-from bot.store import Store
+from bot.store import DEDUP_KEY_LENGTH, Store
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> Store:
-    store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path}/state.db")
-    await store.create()
+async def store(database_url: str) -> AsyncIterator[Store]:
+    store = Store.from_url(async_url(database_url))
+    await store.upgrade()
     yield store
     await store.close()
 
@@ -46,15 +51,15 @@ async def test_same_dedup_key_is_one_scan(store: Store) -> None:
     assert await store.accept([_request("a")], event_id="Ev2") == []
 
 
-async def test_pending_work_survives_a_reopen(tmp_path: Path) -> None:
+async def test_pending_work_survives_a_reopen(database_url: str) -> None:
     """Accepted but unfinished scans are found again by a new process."""
-    url = f"sqlite+aiosqlite:///{tmp_path}/state.db"
+    url = async_url(database_url)
     first = Store.from_url(url)
-    await first.create()
+    await first.upgrade()
     [scan_id] = await first.accept([_request("a")])
     await first.close()
     second = Store.from_url(url)
-    await second.create()
+    await second.upgrade()
     [pending] = await second.pending()
     assert pending.scan_id == scan_id
     assert pending.request == _request("a")
@@ -104,8 +109,6 @@ async def test_alert_intent_is_reported_once_posted_or_not(store: Store) -> None
 
 async def test_concurrent_intakes_in_one_batch_dedup_among_themselves(store: Store) -> None:
     """Intakes committed together still dedup by event id and by key, within the batch too."""
-    import asyncio
-
     results = await asyncio.gather(
         store.accept([_request("a")], event_id="Ev1"),
         store.accept([_request("a")], event_id="Ev1"),  # the same delivery twice
@@ -147,3 +150,92 @@ async def test_starts_are_counted_before_the_work_and_ended_by_any_outcome(store
     assert pending.crashes == 0
     await store.finish(scan_id, error="gone")
     assert await store.begin_run(scan_id) is None
+async def test_a_scan_runs_its_course_with_attempts_outcomes_and_audit(store: Store) -> None:
+    """Starts count up, begin_run finds the request, and each ending is counted and audited."""
+    [done, failed, skipped] = await store.accept([_request("a"), _request("b"), _request("c")])
+    assert await store.begin_run(done) is not None
+    await store.end_run(done)
+    started = await store.begin_run(done)
+    assert started is not None
+    assert (started.request, started.attempts) == (_request("a"), 2)
+    assert await store.begin_run("0" * 16) is None
+    await store.finish(done, sha256="a" * 64, decision=Decision.FLAG, mode="enforce")
+    await store.finish(failed, error="not an image")
+    await store.finish(skipped, skipped="not an image link")
+    assert await store.status_counts() == {"done": 1, "failed": 1, "skipped": 1}
+    assert [row["action"] for row in await store.audit_log(done)] == ["scanned"]
+    [row] = await store.audit_log(failed)
+    assert (row["action"], row["detail"]) == ("scan_failed", {"error": "not an image"})
+    assert len(await store.audit_log()) == 3
+
+
+async def test_detection_saved_again_and_at_once_keeps_one_row(store: Store) -> None:
+    """Saving a hash's detection again replaces it, also when several saves race."""
+    first = Detection(labels=(), model_version="7.0", min_confidence=40.0)
+    second = Detection(
+        labels=(Label("Violence", "", 1, 80.0),), model_version="7.0", min_confidence=30.0
+    )
+    await store.save_detection("e" * 64, first)
+    await store.save_detection("e" * 64, second)
+    assert await store.detection("e" * 64) == second
+    await asyncio.gather(*(store.ping() for _ in range(8)))  # connections ready: a real race
+    await asyncio.gather(*(store.save_detection("d" * 64, first) for _ in range(8)))
+    assert await store.detection("d" * 64) == first
+
+
+async def test_concurrent_alert_intents_for_one_scan_let_one_post(store: Store) -> None:
+    """Of several begin_alert calls for one scan at once, exactly one is told to post."""
+    [scan] = await store.accept([_request("a")])
+    earlier = await asyncio.gather(
+        *(store.begin_alert(scan, "h" * 64, "C0", Decision.FLAG, {"n": n}) for n in range(6))
+    )
+    assert sum(1 for when in earlier if when is None) == 1
+
+
+async def test_a_link_longer_than_the_key_column_is_taken_in_once(store: Store) -> None:
+    """A dedup key longer than its column (a long link) is stored, deduplicated, and told
+    apart from another long key with the same start (PostgreSQL enforces the length)."""
+    long_key = "link:C1:1.2:https://x.example/" + "a" * 3000
+    assert len(long_key) > DEDUP_KEY_LENGTH
+    assert len(await store.accept([_request(long_key)], event_id="Ev1")) == 1
+    assert await store.accept([_request(long_key)], event_id="Ev2") == []
+    assert len(await store.accept([_request(long_key + "b")], event_id="Ev3")) == 1
+    requests = {pending.request.dedup_key for pending in await store.pending()}
+    assert requests == {long_key, long_key + "b"}  # the request itself is kept whole
+
+
+async def test_an_error_quoting_a_nul_character_is_stored(store: Store) -> None:
+    """A NUL in an error text (hostile input quoted back) does not fail the write."""
+    [scan] = await store.accept([_request("a")])
+    await store.finish(scan, error="cannot read name\x00.png")
+    assert await store.status_counts() == {"failed": 1}
+    assert await store.pending() == []
+
+
+async def test_ping_answers_while_the_database_is_there(store: Store) -> None:
+    """ping() is True on a reachable database (what /healthz reports)."""
+    assert await store.ping() is True
+
+
+async def test_an_in_memory_sqlite_database_is_migrated_in_place() -> None:
+    """sqlite:///:memory: lives in the store's one connection: the upgrade happens there."""
+    store = Store.from_url(async_url("sqlite:///:memory:"))
+    try:
+        await store.upgrade()
+        assert len(await store.accept([_request("a")])) == 1
+    finally:
+        await store.close()
+
+
+async def test_the_sqlite_write_gate_and_sync_intake_stay_on_sqlite(
+    store: Store, database_url: str
+) -> None:
+    """PostgreSQL takes concurrent writers: no WriteGate queue and no SQLite-only sync intake."""
+    from bot.db import NoGate, WriteGate
+
+    if database_url.startswith("sqlite"):
+        assert type(store.gate) is WriteGate
+        assert store._sync_engine is not None
+    else:
+        assert type(store.gate) is NoGate
+        assert store._sync_engine is None

@@ -1,0 +1,1 @@
+"""Alembic's migration environment for modbot's schema, shipped inside the package."""

@@ -1,0 +1,1 @@
+"""Schema revisions, applied in order by `modbot db upgrade` and at `modbot serve` start."""
