@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.db import async_url
 from bot.errors import ModbotError
 from bot.schema import audit
 
@@ -109,7 +110,7 @@ def write_jsonl(rows: Iterable[AuditRecord], out: TextIO) -> int:
 
 def export_engine(database_url: str) -> Engine:
     """A synchronous engine for DATABASE_URL; a missing SQLite file is an error, not created."""
-    url = make_url(database_url)
+    url = make_url(async_url(database_url))  # psycopg 3 speaks both; SQLite gets pysqlite
     if url.get_backend_name() == "sqlite":
         path = url.database or ""
         if path in ("", ":memory:") or not Path(path).is_file():

@@ -39,6 +39,13 @@ def config(version_locations: Sequence[Path] = ()) -> Config:
     return cfg
 
 
+def head() -> str:
+    """The newest revision shipped with this release."""
+    found = ScriptDirectory.from_config(config()).get_current_head()
+    assert found is not None  # the package ships at least the baseline
+    return found
+
+
 async def upgrade(
     url: str | URL | AsyncEngine,
     *,

@@ -36,7 +36,7 @@ from bot.db import (
 )
 from bot.errors import ConfigError
 from bot.model import AlertRef, Decision, Detection, ScanRequest
-from bot.schema import alerts, audit, detections, events, metadata, scan_runs, scans
+from bot.schema import alerts, audit, detections, events, scan_runs, scans
 
 
 def new_scan_id() -> str:
@@ -74,12 +74,6 @@ class Store:
         """A write transaction; SQLite writers take turns (see bot.db.WriteGate)."""
         async with writing(self._engine, self.gate, urgent=urgent) as conn:
             yield conn
-
-    async def create(self) -> None:
-        """Create missing tables from bot/schema.py, with no migration history: for tests and
-        throwaway databases. A deployment's database is made and kept by upgrade()."""
-        async with self._engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
 
     async def upgrade(self) -> None:
         """Apply pending migrations (see bot.migrate); at start, before any other use.

@@ -230,8 +230,36 @@ def test_database_url_is_checked_like_the_bot_and_no_slack_setting_is_needed(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Only DATABASE_URL is read (no SLACK_* set here), with the bot's own check: exit 2."""
-    monkeypatch.setenv("DATABASE_URL", "postgresql://db/modbot")
+    monkeypatch.setenv("DATABASE_URL", "mysql://db/modbot")
     code, out, err = _run(capsys)
     assert code == 2
     assert out == ""
-    assert err.startswith("modbot: DATABASE_URL: only sqlite: URLs are supported")
+    assert err.startswith("modbot: DATABASE_URL: must be sqlite:///path.db, postgresql://")
+
+
+@pytest.mark.postgres
+def test_records_are_exported_from_postgresql(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The export reads a PostgreSQL DATABASE_URL (Heroku's postgres:// spelling) the same way."""
+    engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(audit),
+            [
+                {
+                    "at": START + i,
+                    "scan_id": f"s{i}",
+                    "action": "vote",
+                    "actor": "U1",
+                    "detail": {"n": i},
+                }
+                for i in range(3)
+            ],
+        )
+    engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", postgres_url.replace("postgresql://", "postgres://", 1))
+    code, out, err = _run(capsys, "--format", "jsonl")
+    assert (code, err) == (0, "")
+    assert [json.loads(line)["scan_id"] for line in out.splitlines()] == ["s0", "s1", "s2"]

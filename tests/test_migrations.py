@@ -24,7 +24,7 @@ from bot import migrate, schema
 from bot.db import async_url, make_engine
 from bot.migrations import baseline
 from bot.model import Decision, ImageRef, Origin, ScanRequest, Trigger
-from bot.review_store import ReviewStore
+from bot.review_store import ReviewStore, VoteRule
 from bot.store import Store
 from tests.harness import REPO_ROOT
 
@@ -60,7 +60,7 @@ async def test_migrations_build_exactly_the_schema_of_bot_schema(database_url: s
     assert await migrate.current(url) is None
     await migrate.upgrade(url)
     assert await _sync(url, _differences) == []
-    assert await migrate.current(url) == migrate.BASELINE
+    assert await migrate.current(url) == migrate.head()
 
 
 async def test_a_database_from_the_release_before_migrations_is_kept_whole(
@@ -134,7 +134,7 @@ async def test_a_database_from_the_release_before_migrations_is_kept_whole(
     store = Store.from_url(url)
     try:
         await store.upgrade()
-        assert await migrate.current(url) == migrate.BASELINE
+        assert await migrate.current(url) == migrate.head()
         assert await _sync(url, _differences) == []
         [pending] = await store.pending()
         assert (pending.scan_id, pending.attempts) == ("s1", 1)
@@ -148,8 +148,11 @@ async def test_a_database_from_the_release_before_migrations_is_kept_whole(
         assert await store.alert_message("s0") == {"text": "Needs review"}
         assert await store.accept([request], event_id="Ev1") == []  # the event id was kept
         reviews = ReviewStore(store)
-        assert await reviews.vote("s0", "U2", True) == {"U1": True, "U2": True}
-        assert [row["action"] for row in await store.audit_log("s0")] == ["alerted", "vote"]
+        ballot = await reviews.vote("s0", "U2", True, VoteRule(quorum=2, allowed=None))
+        assert ballot.verdict is not None  # the release's vote by U1 still counts
+        assert sorted(ballot.verdict.reviewers) == ["U1", "U2"]
+        actions = [row["action"] for row in await store.audit_log("s0")]
+        assert actions == ["alerted", "vote", "verdict"]
         await store.finish("s1", sha256="h" * 64, decision=Decision.ALLOW, mode="enforce")
         assert await store.status_counts() == {"done": 1}
     finally:
@@ -196,25 +199,25 @@ async def test_replicas_starting_at_once_migrate_once(database_url: str, tmp_pat
     async with asyncio.timeout(60):
         results = await asyncio.gather(*(upgrade() for _ in range(3)))
     for code, output in results:
-        assert (code, output) == (0, f"database at revision {migrate.BASELINE}\n")
-    assert await migrate.current(url) == migrate.BASELINE
+        assert (code, output) == (0, f"database at revision {migrate.head()}\n")
+    assert await migrate.current(url) == migrate.head()
     assert await _sync(url, _differences) == []
     await migrate.upgrade(url)  # and again later: nothing to do
-    assert await migrate.current(url) == migrate.BASELINE
+    assert await migrate.current(url) == migrate.head()
 
 
 FAILING_REVISION = '''
 """A revision that changes the schema and then fails.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: {revision}
+Revises: {down_revision}
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{revision}"
+down_revision = "{down_revision}"
 branch_labels = None
 depends_on = None
 
@@ -224,7 +227,7 @@ def upgrade() -> None:
     with op.batch_alter_table("scans") as batch:
         batch.add_column(sa.Column("note", sa.Text))
     op.execute("INSERT INTO extra (id) VALUES (1)")
-    raise RuntimeError("revision 0002 fails half-way")
+    raise RuntimeError("the revision fails half-way")
 
 
 def downgrade() -> None:
@@ -236,7 +239,7 @@ async def test_a_failing_revision_leaves_the_schema_as_it_was(
     database_url: str, tmp_path: Path
 ) -> None:
     """A revision that created a table and altered another before failing leaves neither
-    change, the version at 0001, and every row in place."""
+    change, the version where it was, and every row in place."""
     url = async_url(database_url)
     store = Store.from_url(url)
     await store.upgrade()
@@ -246,13 +249,16 @@ async def test_a_failing_revision_leaves_the_schema_as_it_was(
     before = await _sync(url, _tables)
     versions = tmp_path / "versions"
     versions.mkdir()
-    (versions / "0002_fails.py").write_text(textwrap.dedent(FAILING_REVISION))
+    failing = _next_revision()
+    (versions / f"{failing}_fails.py").write_text(
+        textwrap.dedent(FAILING_REVISION).format(revision=failing, down_revision=migrate.head())
+    )
 
     with pytest.raises(RuntimeError, match="fails half-way"):
         await migrate.upgrade(url, version_locations=[versions])
 
     assert await _sync(url, _tables) == before
-    assert await migrate.current(url) == migrate.BASELINE
+    assert await migrate.current(url) == migrate.head()
     store = Store.from_url(url)
     try:
         assert [pending.scan_id for pending in await store.pending()] == [scan]
@@ -263,7 +269,8 @@ async def test_a_failing_revision_leaves_the_schema_as_it_was(
 async def test_a_new_table_in_bot_schema_becomes_the_next_revision(
     database_url: str, tmp_path: Path
 ) -> None:
-    """`modbot db revision` writes 0002 from a change to bot/schema.py, and it applies."""
+    """`modbot db revision` writes the next numbered revision from a change to bot/schema.py,
+    and it applies."""
     url = async_url(database_url)
     scratch = f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
     versions = tmp_path / "versions"
@@ -278,10 +285,10 @@ async def test_a_new_table_in_bot_schema_becomes_the_next_revision(
         path = await migrate.revision(
             scratch, "add leases example", version_locations=[versions], version_path=versions
         )
-        assert path.name == "0002_add_leases_example.py"
+        assert path.name == f"{_next_revision()}_add_leases_example.py"
         assert "op.create_table('leases_example'" in path.read_text().replace('"', "'")
         await migrate.upgrade(url, version_locations=[versions])
-        assert await migrate.current(url) == "0002"
+        assert await migrate.current(url) == path.name[:4]
         assert await _sync(url, _differences) == []
         count = await _sync(
             url, lambda conn: conn.execute(select(func.count()).select_from(table)).scalar_one()
@@ -289,3 +296,8 @@ async def test_a_new_table_in_bot_schema_becomes_the_next_revision(
         assert count == 0
     finally:
         schema.metadata.remove(table)
+
+
+def _next_revision() -> str:
+    """The number the next revision after this release's newest gets."""
+    return f"{int(migrate.head()) + 1:04d}"

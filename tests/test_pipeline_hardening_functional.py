@@ -232,7 +232,7 @@ async def test_scan_that_crashed_the_process_three_times_is_reported_not_retried
     """A pending scan started three times without ever ending (each start took the process
     down) is reported as Could not scan at the next start, and not scanned a fourth time."""
     store = Store.from_url(load_settings().sqlalchemy_url)
-    await store.create()
+    await store.upgrade()
     [scan_id] = await store.accept([_upload_request(stack, "crasher.png")])
     for _ in range(3):  # counted before the work: what three crashed runs leave behind
         assert await store.begin_run(scan_id) is not None

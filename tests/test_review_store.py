@@ -9,9 +9,11 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import select
 
 from bot.db import async_url
-from bot.review_store import ReviewStore
+from bot.review_store import ReviewStore, VoteRule
+from bot.schema import votes
 from bot.store import Store
 from bot.verdict import Verdict
 
@@ -54,12 +56,13 @@ async def test_votes_are_kept_per_reviewer_and_only_while_open(
     """A changed vote replaces the reviewer's earlier one (the `user` column, a reserved word
     in PostgreSQL); no vote lands on an unknown or decided review."""
     await reviews.open("s1", "h" * 64, "slack")
-    assert await reviews.vote("s1", "U1", True) == {"U1": True}
-    assert await reviews.vote("s1", "U1", False) == {"U1": False}
-    assert await reviews.vote("s1", "U2", True) == {"U1": False, "U2": True}
-    assert await reviews.vote("unknown", "U1", True) is None
+    assert (await reviews.vote("s1", "U1", True, QUORUM_OF_3)).recorded
+    assert (await reviews.vote("s1", "U1", False, QUORUM_OF_3)).recorded
+    assert (await reviews.vote("s1", "U2", True, QUORUM_OF_3)).recorded
+    assert await _votes(store, "s1") == {"U1": False, "U2": True}
+    assert not (await reviews.vote("unknown", "U1", True, QUORUM_OF_3)).recorded
     assert await reviews.decide("s1", VIOLATION, "U2") is True
-    assert await reviews.vote("s1", "U3", True) is None
+    assert not (await reviews.vote("s1", "U3", True, QUORUM_OF_3)).recorded
     actions = [row["action"] for row in await store.audit_log("s1")]
     assert actions == ["review_started", "vote", "vote", "vote", "verdict"]
 
@@ -70,10 +73,13 @@ async def test_concurrent_votes_on_one_review_see_each_other(reviews: ReviewStor
     for round_ in range(12):
         scan = f"s{round_}"
         await reviews.open(scan, "h" * 64, "slack")
-        tallies = await asyncio.gather(
-            reviews.vote(scan, "U1", True), reviews.vote(scan, "U2", True)
+        ballots = await asyncio.gather(
+            reviews.vote(scan, "U1", True, QUORUM_OF_2), reviews.vote(scan, "U2", True, QUORUM_OF_2)
         )
-        assert {"U1": True, "U2": True} in tallies, tallies
+        decided = [ballot.verdict for ballot in ballots if ballot.verdict is not None]
+        assert len(decided) == 1, ballots
+        assert decided[0].violation
+        assert sorted(decided[0].reviewers) == ["U1", "U2"]
 
 
 async def test_exactly_one_decider_wins_and_the_verdict_reads_back(
@@ -129,3 +135,15 @@ async def test_open_review_and_latest_verdict_for_the_same_bytes(reviews: Review
     assert latest is not None
     assert latest.scan_id == "s2"
     assert await reviews.open_for("h" * 64, excluding="s9") is None
+
+
+QUORUM_OF_2 = VoteRule(quorum=2, allowed=None)
+QUORUM_OF_3 = VoteRule(quorum=3, allowed=None)
+
+
+async def _votes(store: Store, scan_id: str) -> dict[str, bool]:
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(
+            select(votes.c.user, votes.c.violation).where(votes.c.scan_id == scan_id)
+        )
+        return {row.user: bool(row.violation) for row in rows}
