@@ -11,9 +11,10 @@ from collections.abc import Sequence
 
 from bot import logs
 from bot.app import serve_http, serve_socket
+from bot.aws_check import aws_problems
 from bot.errors import ConfigError
 from bot.policy import a2i_activation_conditions, check_policy_file, load_policy
-from bot.settings import load_settings
+from bot.settings import Settings, load_region, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,12 +57,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    socket_mode = args.socket or (settings.slack_app_token is not None and not args.http)
-    if socket_mode and settings.slack_app_token is None:
-        raise ConfigError(["SLACK_APP_TOKEN: required for Socket Mode (--socket)"])
-    if not socket_mode and settings.slack_signing_secret is None:
-        raise ConfigError(["SLACK_SIGNING_SECRET: required for HTTP mode"])
+    # Every problem is collected before any is reported, AWS's included: a newcomer fixes
+    # them in one go instead of meeting them one start (or one traceback) at a time.
+    try:
+        settings: Settings | None = load_settings()
+        problems: list[str] = []
+    except ConfigError as exc:
+        settings, problems = None, list(exc.problems)
+    socket_mode = False
+    if settings is not None:
+        socket_mode = args.socket or (settings.slack_app_token is not None and not args.http)
+        if socket_mode and settings.slack_app_token is None:
+            problems.append("SLACK_APP_TOKEN: required for Socket Mode (--socket)")
+        if not socket_mode and settings.slack_signing_secret is None:
+            problems.append("SLACK_SIGNING_SECRET: required for HTTP mode")
+    problems += aws_problems(load_region())  # Rekognition is always used
+    if problems or settings is None:
+        raise ConfigError(problems)
     secrets = [settings.slack_bot_token.get_secret_value()]
     secrets += [
         s.get_secret_value() for s in (settings.slack_signing_secret, settings.slack_app_token) if s

@@ -153,6 +153,21 @@ class Settings(BaseSettings):
         return self.database_url.replace("sqlite:", "sqlite+aiosqlite:", 1)
 
 
+class _Region(BaseSettings):
+    """The AWS region alone, read like Settings reads it, for when other settings are bad."""
+
+    model_config = Settings.model_config
+
+    aws_region: str | None = Field(default=None, alias="AWS_REGION")
+    aws_default_region: str | None = Field(default=None, alias="AWS_DEFAULT_REGION")
+
+
+def load_region() -> str | None:
+    """AWS_REGION, else AWS_DEFAULT_REGION (environment or `.env`), whatever else is set."""
+    region = _Region()
+    return region.aws_region or region.aws_default_region
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings or raise ConfigError with one line per problem, naming the variable."""
     try:
