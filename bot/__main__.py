@@ -7,14 +7,17 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from bot import logs
 from bot.app import serve_http, serve_socket
 from bot.aws_check import aws_problems
 from bot.errors import ConfigError
-from bot.policy import a2i_activation_conditions, check_policy_file, load_policy
+from bot.policy import Policy, a2i_activation_conditions, check_policy_file, load_policy
 from bot.settings import Settings, load_region, load_settings
+
+T = TypeVar("T")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,34 +60,45 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    # Every problem is collected before any is reported, AWS's included: a newcomer fixes
-    # them in one go instead of meeting them one start (or one traceback) at a time.
-    try:
-        settings: Settings | None = load_settings()
-        problems: list[str] = []
-    except ConfigError as exc:
-        settings, problems = None, list(exc.problems)
-    socket_mode = False
-    if settings is not None:
-        socket_mode = args.socket or (settings.slack_app_token is not None and not args.http)
-        if socket_mode and settings.slack_app_token is None:
-            problems.append("SLACK_APP_TOKEN: required for Socket Mode (--socket)")
-        if not socket_mode and settings.slack_signing_secret is None:
-            problems.append("SLACK_SIGNING_SECRET: required for HTTP mode")
-    problems += aws_problems(load_region())  # Rekognition is always used
-    if problems or settings is None:
-        raise ConfigError(problems)
+    settings, policy, socket_mode = _checked(args)
     secrets = [settings.slack_bot_token.get_secret_value()]
     secrets += [
         s.get_secret_value() for s in (settings.slack_signing_secret, settings.slack_app_token) if s
     ]
-    policy = load_policy(settings.policy_file)
     logs.configure(secrets=secrets)
     if socket_mode:
         asyncio.run(serve_socket(settings, policy))
     else:
         serve_http(settings, policy, args.port or settings.port)
     return 0
+
+
+def _checked(args: argparse.Namespace) -> tuple[Settings, Policy, bool]:
+    """Settings, policy and transport (True: Socket Mode), or a ConfigError with every problem
+    at once, AWS's included: a newcomer fixes them in one go, not one start at a time."""
+    problems: list[str] = []
+    settings = _collect(load_settings, problems)
+    policy = None
+    socket_mode = False
+    if settings is not None:
+        policy = _collect(lambda: load_policy(settings.policy_file), problems)
+        socket_mode = args.socket or (settings.slack_app_token is not None and not args.http)
+        if socket_mode and settings.slack_app_token is None:
+            problems.append("SLACK_APP_TOKEN: required for Socket Mode (--socket)")
+        if not socket_mode and settings.slack_signing_secret is None:
+            problems.append("SLACK_SIGNING_SECRET: required for HTTP mode")
+    problems += aws_problems(load_region())  # Rekognition is always used
+    if problems or settings is None or policy is None:
+        raise ConfigError(problems)
+    return settings, policy, socket_mode
+
+
+def _collect(load: Callable[[], T], problems: list[str]) -> T | None:
+    try:
+        return load()
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
 
 
 if __name__ == "__main__":
