@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.http_limits import HttpLimits
 from bot.retry import RetryPolicy
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -75,6 +76,15 @@ class Settings(BaseSettings):
     retry_limit_seconds: float = Field(3600, gt=0, alias="MODBOT_RETRY_LIMIT_SECONDS")
     retry_max_delay_seconds: float = Field(60, gt=0, alias="MODBOT_RETRY_MAX_DELAY_SECONDS")
 
+    http_header_timeout_seconds: float = Field(
+        10, gt=0, le=600, alias="MODBOT_HTTP_HEADER_TIMEOUT_SECONDS"
+    )
+    http_body_timeout_seconds: float = Field(
+        10, gt=0, le=600, alias="MODBOT_HTTP_BODY_TIMEOUT_SECONDS"
+    )
+    http_max_body_bytes: int = Field(1_048_576, ge=1024, alias="MODBOT_HTTP_MAX_BODY_BYTES")
+    http_max_connections: int = Field(256, ge=1, alias="MODBOT_HTTP_MAX_CONNECTIONS")
+
     database_url: str = Field("sqlite:///modbot.db", alias="DATABASE_URL")
     port: int = Field(3000, ge=1, le=65535, alias="PORT")
 
@@ -135,6 +145,16 @@ class Settings(BaseSettings):
         base = min(1.0, self.retry_max_delay_seconds)
         return RetryPolicy(
             limit=self.retry_limit_seconds, base=base, cap=self.retry_max_delay_seconds
+        )
+
+    @property
+    def http_limits(self) -> HttpLimits:
+        """What a client of the bot's own HTTP port may hold (bot/http_server.py)."""
+        return HttpLimits(
+            header_seconds=self.http_header_timeout_seconds,
+            body_seconds=self.http_body_timeout_seconds,
+            max_body_bytes=self.http_max_body_bytes,
+            max_connections=self.http_max_connections,
         )
 
     @property
