@@ -10,6 +10,7 @@ import asyncio
 import logging
 import resource
 import signal
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from enum import Enum
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 LIMITS = web.AppKey("http_limits", HttpLimits)
 SHUTDOWN_SECONDS = 5.0  # for requests in flight on SIGTERM; scans have their own grace
+WARN_EVERY_SECONDS = 60.0
 
 
 class Phase(Enum):
@@ -96,12 +98,14 @@ class ConnectionGuard:
         self.max_connections = limits.connections_within(open_files)
         # Ordered by when each connection entered its current phase, oldest first.
         self._open: OrderedDict[_Connection, None] = OrderedDict()
+        self._warned_at = -WARN_EVERY_SECONDS
 
     def protocol_factory(self, server: web.Server) -> Callable[[], asyncio.Protocol]:
         return lambda: _Connection(self, server)
 
     def admit(self, connection: _Connection) -> bool:
         if len(self._open) >= self.max_connections:
+            self._warn_full()
             victim = next((c for c in self._open if c.phase is not Phase.SERVING), None)
             if victim is None:
                 log.debug("connection refused: %d connections all busy", len(self._open))
@@ -110,6 +114,16 @@ class ConnectionGuard:
             victim.close()
         self._open[connection] = None
         return True
+
+    def _warn_full(self) -> None:
+        """Once a minute at most: under a flood, one line says what is going on."""
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = now
+            log.warning(
+                "HTTP connection cap reached (%d): closing the connections that waited longest",
+                self.max_connections,
+            )
 
     def moved(self, connection: _Connection) -> None:
         if connection in self._open:
