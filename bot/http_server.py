@@ -19,6 +19,7 @@ from typing import cast
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from bot.errors import ConfigError
 from bot.http_limits import HttpLimits
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,12 @@ async def start(app: web.Application, host: str | None, port: int) -> web.AppRun
     await runner.setup()
     guard = ConnectionGuard(limits, _open_files())
     site = _GuardedSite(runner, guard, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # the port is taken, or not ours to bind: one line, not a traceback
+        await runner.cleanup()
+        reason = exc.strerror or str(exc)
+        raise ConfigError([f"PORT: cannot listen on port {port} ({reason})"]) from None
     log.info(
         "HTTP limits: request head %gs, body %gs and %d bytes, %d connections",
         limits.header_seconds,

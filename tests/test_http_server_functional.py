@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -181,3 +182,19 @@ async def test_a_body_over_the_cap_gets_413(stack: Stack, monkeypatch: pytest.Mo
 
 def _port(bot: Bot) -> int:
     return int(_base(bot).rsplit(":", 1)[1])
+
+
+async def test_a_port_already_taken_is_one_line(stack: Stack) -> None:
+    """`modbot serve` on a port another process holds: exit 2 and one line naming PORT."""
+    bot = BotProcess(stack)
+    with socket.socket() as taken:
+        # Bound, not listening: the bot's bind on every interface clashes with it, and the
+        # harness's /healthz probes are refused at once instead of waiting on it.
+        taken.bind(("127.0.0.1", bot.port))
+        with pytest.raises(AssertionError) as failed:
+            await bot.start()
+    assert bot.process is not None
+    assert await bot.process.wait() == 2
+    output = str(failed.value)
+    assert f"modbot: PORT: cannot listen on port {bot.port} (" in output
+    assert "Traceback" not in output
