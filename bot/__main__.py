@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from bot.policy import Policy, a2i_activation_conditions, check_policy_file, loa
 from bot.settings import Settings, load_region, load_settings
 
 T = TypeVar("T")
+log = logging.getLogger("bot")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,10 +68,17 @@ def _serve(args: argparse.Namespace) -> int:
         s.get_secret_value() for s in (settings.slack_signing_secret, settings.slack_app_token) if s
     ]
     logs.configure(secrets=secrets)
-    if socket_mode:
-        asyncio.run(serve_socket(settings, policy))
-    else:
-        serve_http(settings, policy, args.port or settings.port)
+    try:
+        if socket_mode:
+            asyncio.run(serve_socket(settings, policy))
+        else:
+            serve_http(settings, policy, args.port or settings.port)
+    except ConfigError:
+        raise
+    except Exception:
+        # Python's own report of an uncaught error would bypass the masking in the logs.
+        log.exception("modbot stopped by an unexpected error")
+        return 1
     return 0
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot import __main__ as main_module
 from bot import logs
 
 BOT_TOKEN = "xoxb-1234-5678-abcdefghijkl"
@@ -66,3 +67,37 @@ def test_messages_are_still_redacted_for_every_handler(output: io.StringIO) -> N
     """The filter still masks the message itself, as before."""
     logging.getLogger("bot.test_logs").info("token %s secret %s", BOT_TOKEN, SECRET)
     assert output.getvalue().rstrip().endswith("token *** secret ***")
+
+
+def test_an_error_that_stops_serve_is_reported_masked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unexpected error out of `modbot serve` goes through the masked logs (exit 1), not
+    through Python's own unmasked traceback."""
+    for name, value in {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "MODBOT_ALERT_CHANNEL": "C1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    def crash(*args: object) -> None:
+        _fail()
+
+    monkeypatch.setattr(main_module, "serve_http", crash)
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    try:
+        assert main_module.main(["serve", "--http"]) == 1
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+    written = capsys.readouterr().err
+    assert "modbot stopped by an unexpected error" in written
+    assert "Traceback" in written
+    assert BOT_TOKEN not in written
+    assert SECRET not in written
