@@ -73,11 +73,11 @@ async def start(app: web.Application, host: str | None, port: int) -> web.AppRun
 
 async def serve(app: web.Application, port: int) -> None:
     """Serve on every interface until SIGTERM or SIGINT, then shut down gracefully."""
-    runner = await start(app, None, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before the start: it can take a while
         loop.add_signal_handler(signum, stop.set)
+    runner = await start(app, None, port)
     try:
         await stop.wait()
     finally:
