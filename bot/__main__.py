@@ -6,18 +6,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from bot import logs, migrate, ops_cli
 from bot.app import serve_http, serve_socket
+from bot.aws_check import aws_problems
 from bot.errors import ConfigError
-from bot.policy import a2i_activation_conditions, check_policy_file, load_policy
-from bot.settings import load_database_settings, load_settings
+from bot.policy import Policy, a2i_activation_conditions, check_policy_file, load_policy
+from bot.settings import Settings, load_database_settings, load_region, load_settings
 from bot.store import Store
+
+T = TypeVar("T")
+log = logging.getLogger("bot")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,23 +96,52 @@ async def _db(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    socket_mode = args.socket or (settings.slack_app_token is not None and not args.http)
-    if socket_mode and settings.slack_app_token is None:
-        raise ConfigError(["SLACK_APP_TOKEN: required for Socket Mode (--socket)"])
-    if not socket_mode and settings.slack_signing_secret is None:
-        raise ConfigError(["SLACK_SIGNING_SECRET: required for HTTP mode"])
+    settings, policy, socket_mode = _checked(args)
     secrets = [settings.slack_bot_token.get_secret_value()]
     secrets += [
         s.get_secret_value() for s in (settings.slack_signing_secret, settings.slack_app_token) if s
     ]
-    policy = load_policy(settings.policy_file)
     logs.configure(secrets=secrets)
-    if socket_mode:
-        asyncio.run(serve_socket(settings, policy))
-    else:
-        serve_http(settings, policy, args.port or settings.port)
+    try:
+        if socket_mode:
+            asyncio.run(serve_socket(settings, policy))
+        else:
+            serve_http(settings, policy, args.port or settings.port)
+    except ConfigError:
+        raise
+    except Exception:
+        # Python's own report of an uncaught error would bypass the masking in the logs.
+        log.exception("modbot stopped by an unexpected error")
+        return 1
     return 0
+
+
+def _checked(args: argparse.Namespace) -> tuple[Settings, Policy, bool]:
+    """Settings, policy and transport (True: Socket Mode), or a ConfigError with every problem
+    at once, AWS's included: a newcomer fixes them in one go, not one start at a time."""
+    problems: list[str] = []
+    settings = _collect(load_settings, problems)
+    policy = None
+    socket_mode = False
+    if settings is not None:
+        policy = _collect(lambda: load_policy(settings.policy_file), problems)
+        socket_mode = args.socket or (settings.slack_app_token is not None and not args.http)
+        if socket_mode and settings.slack_app_token is None:
+            problems.append("SLACK_APP_TOKEN: required for Socket Mode (--socket)")
+        if not socket_mode and settings.slack_signing_secret is None:
+            problems.append("SLACK_SIGNING_SECRET: required for HTTP mode")
+    problems += aws_problems(load_region())  # Rekognition is always used
+    if problems or settings is None or policy is None:
+        raise ConfigError(problems)
+    return settings, policy, socket_mode
+
+
+def _collect(load: Callable[[], T], problems: list[str]) -> T | None:
+    try:
+        return load()
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from bot.decode_budget import DecodeBudget, install
 from bot.detector import RekognitionDetector, rekognition_client
 from bot.errors import ConfigError
 from bot.fetch import Fetcher
+from bot.http_server import limited_app, serve
 from bot.notifier import SlackNotifier, web_client
 from bot.pipeline import Pipeline, PipelineConfig, plain_detect
 from bot.policy import Policy
@@ -163,7 +164,7 @@ RUNTIME = web.AppKey("runtime", Runtime)
 
 def http_app(settings: Settings, policy: Policy) -> web.Application:
     """POST /slack/events (events, commands, interactivity; signatures checked), GET /healthz."""
-    app = web.Application()
+    app = limited_app(settings.http_limits)
     secret = settings.slack_signing_secret
     verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
@@ -213,8 +214,8 @@ def http_app(settings: Settings, policy: Policy) -> web.Application:
 
 def serve_http(settings: Settings, policy: Policy, port: int) -> None:
     log.info("modbot listening on port %d (HTTP mode)", port)
-    # aiohttp turns SIGTERM/SIGINT into a graceful exit that runs the cleanup contexts.
-    web.run_app(http_app(settings, policy), port=port, print=None, shutdown_timeout=5)
+    # SIGTERM/SIGINT end it gracefully, running the cleanup contexts (bot/http_server.py).
+    asyncio.run(serve(http_app(settings, policy), port))
 
 
 @asynccontextmanager

@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError
 
 from bot.db import async_url, masked
 from bot.errors import ConfigError
+from bot.http_limits import HttpLimits
 from bot.retry import RetryPolicy
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -81,6 +82,15 @@ class Settings(BaseSettings):
     retry_limit_seconds: float = Field(3600, gt=0, alias="MODBOT_RETRY_LIMIT_SECONDS")
     retry_max_delay_seconds: float = Field(60, gt=0, alias="MODBOT_RETRY_MAX_DELAY_SECONDS")
 
+    http_header_timeout_seconds: float = Field(
+        10, gt=0, le=600, alias="MODBOT_HTTP_HEADER_TIMEOUT_SECONDS"
+    )
+    http_body_timeout_seconds: float = Field(
+        10, gt=0, le=600, alias="MODBOT_HTTP_BODY_TIMEOUT_SECONDS"
+    )
+    http_max_body_bytes: int = Field(1_048_576, ge=1024, alias="MODBOT_HTTP_MAX_BODY_BYTES")
+    http_max_connections: int = Field(256, ge=1, alias="MODBOT_HTTP_MAX_CONNECTIONS")
+
     database_url: str = Field("sqlite:///modbot.db", alias="DATABASE_URL")
     port: int = Field(3000, ge=1, le=65535, alias="PORT")
 
@@ -146,6 +156,16 @@ class Settings(BaseSettings):
         return self.decode_memory_mb * 1024 * 1024
 
     @property
+    def http_limits(self) -> HttpLimits:
+        """What a client of the bot's own HTTP port may hold (bot/http_server.py)."""
+        return HttpLimits(
+            header_seconds=self.http_header_timeout_seconds,
+            body_seconds=self.http_body_timeout_seconds,
+            max_body_bytes=self.http_max_body_bytes,
+            max_connections=self.http_max_connections,
+        )
+
+    @property
     def region(self) -> str | None:
         """AWS_REGION, else AWS_DEFAULT_REGION (botocore itself only reads the latter)."""
         return self.aws_region or self.aws_default_region
@@ -186,6 +206,21 @@ def _check_database_url(value: str) -> str:
     except ArgumentError:
         raise ValueError(f"cannot read {masked(value)} as a database URL") from None
     return value
+
+
+class _Region(BaseSettings):
+    """The AWS region alone, read like Settings reads it, for when other settings are bad."""
+
+    model_config = Settings.model_config
+
+    aws_region: str | None = Field(default=None, alias="AWS_REGION")
+    aws_default_region: str | None = Field(default=None, alias="AWS_DEFAULT_REGION")
+
+
+def load_region() -> str | None:
+    """AWS_REGION, else AWS_DEFAULT_REGION (environment or `.env`), whatever else is set."""
+    region = _Region()
+    return region.aws_region or region.aws_default_region
 
 
 def load_settings(**overrides: Any) -> Settings:

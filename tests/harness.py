@@ -19,9 +19,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bot.app import RUNTIME, Runtime, http_app, socket_mode
+from bot.http_server import start as start_http
 from bot.policy import load_policy
 from bot.settings import load_settings
 from tests.fakes import slack_payloads as payloads
@@ -164,10 +164,7 @@ async def http_bot(stack: Stack) -> AsyncIterator[Bot]:
     """modbot in HTTP mode on an ephemeral port; requests are signed like Slack's."""
     settings = load_settings()
     app = http_app(settings, load_policy(settings.policy_file))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    runner = await start_http(app, "127.0.0.1", 0)  # production's server and limits
     port = runner.addresses[0][1]
     url = f"http://127.0.0.1:{port}/slack/events"
     async with aiohttp.ClientSession() as session:
@@ -271,8 +268,9 @@ def enable_a2i(
 class BotProcess:
     """`modbot serve --http` as a real child process, for kill and shutdown tests."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, *, open_files: int | None = None) -> None:
         self.stack = stack
+        self.open_files = open_files  # RLIMIT_NOFILE for the child, as a container may set it
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: asyncio.subprocess.Process | None = None
@@ -290,6 +288,7 @@ class BotProcess:
             cwd=self.stack.tmp,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=self._limit_files if self.open_files else None,
         )
         async with asyncio.timeout(within), aiohttp.ClientSession() as session:
             while True:  # wait for the condition "serving", not for a fixed time
@@ -302,6 +301,12 @@ class BotProcess:
                 if self.process.returncode is not None:
                     raise AssertionError(await self._read_output())
                 await asyncio.sleep(0.05)
+
+    def _limit_files(self) -> None:
+        import resource
+
+        assert self.open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     async def event(self, body: dict[str, Any]) -> int:
         raw, content_type = payloads.http_body("events", body)

@@ -103,6 +103,12 @@ def test_invalid_policy_file_stops_the_start_with_file_key_and_reason(tmp_path: 
         "SLACK_SIGNING_SECRET": "secret",
         "MODBOT_ALERT_CHANNEL": "C0ALERTS",
         "MODBOT_POLICY_FILE": str(policy),
+        # AWS in order, so that the policy is the one problem to report.
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": f"{tmp_path}/no-aws-config",
+        "AWS_EC2_METADATA_DISABLED": "true",
     }
     done = subprocess.run(
         [sys.executable, "-m", "bot", "serve", "--http"],

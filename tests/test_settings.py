@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.aws_check import NO_CREDENTIALS, NO_REGION
 from bot.errors import ConfigError
 from bot.settings import ReviewBackendName, load_settings
 
@@ -91,21 +92,44 @@ def test_a2i_backend_needs_its_flow_and_bucket(monkeypatch: pytest.MonkeyPatch) 
     ]
 
 
-def test_serve_without_settings_prints_missing_variables_and_fails() -> None:
-    """`modbot serve` with nothing set: exit 2, one line per missing variable, no traceback."""
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    done = subprocess.run(
+def _serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`modbot serve` as a newcomer runs it: only `env`, no AWS files, no metadata service."""
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return subprocess.run(
         [sys.executable, "-m", "bot", "serve"],
         capture_output=True,
         text=True,
-        env=env,
+        env={**base, **env},
+        cwd=tmp_path,
         timeout=60,
         check=False,
     )
+
+
+SLACK = {
+    "SLACK_BOT_TOKEN": "xoxb-1-abc",
+    "SLACK_SIGNING_SECRET": "secret-123456",
+    "MODBOT_ALERT_CHANNEL": "C1",
+}
+AWS_KEYS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example-secret"}
+
+
+def test_serve_without_settings_prints_missing_variables_and_fails(tmp_path: Path) -> None:
+    """`modbot serve` with nothing set: exit 2, one line per missing variable, no traceback."""
+    done = _serve(tmp_path)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "modbot: SLACK_BOT_TOKEN: required but not set",
         "modbot: MODBOT_ALERT_CHANNEL: required but not set",
+        f"modbot: {NO_REGION}",
+        f"modbot: {NO_CREDENTIALS}",
     ]
     assert "Traceback" not in done.stderr
 
@@ -123,6 +147,8 @@ def test_decode_memory_budget_defaults_to_256_mib_and_refuses_nonsense(
             load_settings()
         [problem] = caught.value.problems
         assert problem.startswith("MODBOT_DECODE_MEMORY_MB: ")
+
+
 def test_link_timeout_and_note_interval(monkeypatch: pytest.MonkeyPatch) -> None:
     """MODBOT_LINK_TIMEOUT_SECONDS (15) and MODBOT_NOTE_INTERVAL_SECONDS (5): defaults, values,
     and one line naming the variable when out of range."""
@@ -137,3 +163,27 @@ def test_link_timeout_and_note_interval(monkeypatch: pytest.MonkeyPatch) -> None
         load_settings()
     [line] = refused.value.problems
     assert line.startswith("MODBOT_LINK_TIMEOUT_SECONDS:")
+
+
+def test_serve_without_aws_region_names_it_in_one_line(tmp_path: Path) -> None:
+    """Slack settings and AWS keys but no region: one line naming AWS_REGION, exit 2."""
+    done = _serve(tmp_path, **SLACK, **AWS_KEYS)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"modbot: {NO_REGION}"]
+    assert NO_REGION.startswith("AWS_REGION: ")
+
+
+def test_serve_without_aws_credentials_says_so_in_one_line(tmp_path: Path) -> None:
+    """A region but nothing in boto3's credential chain: one line, exit 2, no traceback."""
+    done = _serve(tmp_path, **SLACK, AWS_REGION="eu-west-1")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"modbot: {NO_CREDENTIALS}"]
+
+
+def test_serve_without_region_or_credentials_gives_two_lines(tmp_path: Path) -> None:
+    """Both missing (the newcomer's first run): two lines, no NoRegionError traceback."""
+    done = _serve(tmp_path, **SLACK, SLACK_APP_TOKEN="xapp-1-abc")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"modbot: {NO_REGION}", f"modbot: {NO_CREDENTIALS}"]
+    assert "Traceback" not in done.stderr
+    assert "NoRegionError" not in done.stderr
