@@ -16,7 +16,7 @@ from functools import partial
 
 from PIL import Image
 
-from bot.images import prepare_image
+from bot.adapters.images.prepare import prepare_image
 from tests.fakes.images import big_jpeg
 
 

@@ -13,7 +13,7 @@ def image_prep(runs: int) -> dict[str, Any]:
     from PIL import Image
 
     from bench.image_prep import median_ms, naive
-    from bot.images import prepare_image
+    from bot.adapters.images.prepare import prepare_image
     from tests.fakes.images import big_jpeg
 
     rotated = Image.Exif()

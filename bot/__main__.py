@@ -14,13 +14,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from bot import logs, migrate, ops_cli
+from bot import logs
+from bot.adapters.aws_credentials import aws_problems
+from bot.adapters.database import migrate
+from bot.adapters.database.scans import Store
 from bot.app import serve_http, serve_socket
-from bot.aws_check import aws_problems
-from bot.errors import ConfigError
-from bot.policy import Policy, a2i_activation_conditions, check_policy_file, load_policy
+from bot.core.errors import ConfigError
+from bot.core.policy import Policy, a2i_activation_conditions, check_policy_file, load_policy
+from bot.ops import cli as ops_cli
 from bot.settings import Settings, load_database_settings, load_region, load_settings
-from bot.store import Store
 
 T = TypeVar("T")
 log = logging.getLogger("bot")
@@ -40,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply pending migrations to DATABASE_URL")
     new = db_commands.add_parser(
-        "revision", help="(developers) write the next migration from changes to bot/schema.py"
+        "revision",
+        help="(developers) write the next migration from changes to the database schema "
+        "(bot/adapters/database/schema.py)",
     )
     new.add_argument("message", help='what it changes, e.g. "add the leases table"')
 
@@ -80,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _db(args: argparse.Namespace) -> int:
     if args.db_command == "revision":
-        # Compared with a fresh database at head, so only bot/schema.py's changes are written.
+        # Compared with a fresh database at head, so only bot/adapters/database/schema.py's changes
+        # are written.
         with tempfile.TemporaryDirectory() as scratch:
             url = f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.db'}"
             path = await migrate.revision(url, args.message)

@@ -22,20 +22,20 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.decode_budget import DecodeBudget, install
-from bot.detector import RekognitionDetector, rekognition_client
-from bot.errors import ConfigError
-from bot.fetch import Fetcher
-from bot.http_server import limited_app, serve
-from bot.notifier import SlackNotifier, web_client
-from bot.pipeline import Pipeline, PipelineConfig, plain_detect
-from bot.policy import Policy
-from bot.ratelimit import RateLimiter
-from bot.review import build_review_backend
-from bot.services import Services
+from bot.adapters.database.scans import Store
+from bot.adapters.fetch import Fetcher
+from bot.adapters.http_server import limited_app, serve
+from bot.adapters.images.budget import DecodeBudget, install
+from bot.adapters.ratelimit import RateLimiter
+from bot.adapters.rekognition import RekognitionDetector, rekognition_client
+from bot.adapters.slack import SlackNotifier, web_client
+from bot.core.errors import ConfigError
+from bot.core.policy import Policy
+from bot.orchestration.pipeline import Pipeline, PipelineConfig, plain_detect
+from bot.orchestration.services import Services
+from bot.orchestration.supervisor import Supervisor
+from bot.review_setup import build_review_backend
 from bot.settings import Settings
-from bot.store import Store
-from bot.supervisor import Supervisor
 from handlers import register_all
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def http_app(settings: Settings, policy: Policy) -> web.Application:
 
 def serve_http(settings: Settings, policy: Policy, port: int) -> None:
     log.info("modbot listening on port %d (HTTP mode)", port)
-    # SIGTERM/SIGINT end it gracefully, running the cleanup contexts (bot/http_server.py).
+    # SIGTERM/SIGINT end it gracefully, running the cleanup contexts (bot/adapters/http_server.py).
     asyncio.run(serve(http_app(settings, policy), port))
 
 

@@ -12,10 +12,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.db import async_url, masked
-from bot.errors import ConfigError
-from bot.http_limits import HttpLimits
-from bot.retry import RetryPolicy
+from bot.adapters.database.engine import async_url, masked
+from bot.adapters.http_limits import HttpLimits
+from bot.core.errors import ConfigError
+from bot.core.retry import RetryPolicy
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -157,7 +157,7 @@ class Settings(BaseSettings):
 
     @property
     def http_limits(self) -> HttpLimits:
-        """What a client of the bot's own HTTP port may hold (bot/http_server.py)."""
+        """What a client of the bot's own HTTP port may hold (bot/adapters/http_server.py)."""
         return HttpLimits(
             header_seconds=self.http_header_timeout_seconds,
             body_seconds=self.http_body_timeout_seconds,

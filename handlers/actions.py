@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot import messages
-from bot.review_slack import VoteResult
-from bot.services import Services
+from bot.core import messages
+from bot.orchestration.services import Services
+from bot.orchestration.slack_review import VoteResult
 
 VIOLATION = messages.ACTION_VIOLATION
 NO_VIOLATION = messages.ACTION_OK

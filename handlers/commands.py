@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot import messages
-from bot.extract import CommandKind, parse_command
-from bot.services import Services
+from bot.core import messages
+from bot.core.payloads import CommandKind, parse_command
+from bot.orchestration.services import Services
 
 
 def register(app: AsyncApp, services: Services) -> None:

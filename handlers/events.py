@@ -7,8 +7,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import extract
-from bot.services import Services
+from bot.core import payloads as extract
+from bot.orchestration.services import Services
 
 
 def register(app: AsyncApp, services: Services) -> None:

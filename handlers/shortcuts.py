@@ -6,8 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot import extract, messages
-from bot.services import Services
+from bot.core import messages
+from bot.core import payloads as extract
+from bot.orchestration.services import Services
 
 CALLBACK_ID = "modbot_moderate_message"
 

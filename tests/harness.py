@@ -20,9 +20,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.adapters.http_server import start as start_http
 from bot.app import RUNTIME, Runtime, http_app, socket_mode
-from bot.http_server import start as start_http
-from bot.policy import load_policy
+from bot.core.policy import load_policy
 from bot.settings import load_settings
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.aws import AwsEmulator

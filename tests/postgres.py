@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import psycopg
 from sqlalchemy import make_url
 
-from bot.db import masked
+from bot.adapters.database.engine import masked
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PREFIX = "modbot_test_"  # throwaway databases: modbot_test_<pid>_<random>

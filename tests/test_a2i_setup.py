@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from bot.a2i_setup import (
+from bot.core.errors import ConfigError
+from bot.core.policy import DEFAULT_POLICY, MAX_CONDITIONS_CHARS, a2i_activation_conditions
+from bot.ops.a2i_setup import (
     CORS_RULE,
     SetupRequest,
     check_request,
@@ -19,9 +21,7 @@ from bot.a2i_setup import (
     queue_statement,
     settings_lines,
 )
-from bot.a2i_template import task_template, template_sha256
-from bot.errors import ConfigError
-from bot.policy import DEFAULT_POLICY, MAX_CONDITIONS_CHARS, a2i_activation_conditions
+from bot.ops.a2i_template import task_template, template_sha256
 
 ROLE = "arn:aws:iam::111122223333:role/service-role/modbot-a2i"
 WORKTEAM = "arn:aws:sagemaker:us-east-1:111122223333:workteam/private-crowd/moderators"

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from bot.__main__ import main
-from bot.policy import DEFAULT_POLICY, a2i_activation_conditions
+from bot.core.policy import DEFAULT_POLICY, a2i_activation_conditions
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.aws_recording_proxy import RecordingProxy
 from tests.harness import GENERAL, POSTER, REVIEW_COLOR, Stack, http_bot, started_stack

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import create_engine, insert
 
 from bot.__main__ import main
-from bot.audit_export import BATCH_ROWS, records, write_jsonl
-from bot.schema import audit, metadata
+from bot.adapters.database.schema import audit, metadata
+from bot.ops.audit_export import BATCH_ROWS, records, write_jsonl
 
 ROWS = 3000
 START = datetime(2026, 3, 1, tzinfo=UTC).timestamp()

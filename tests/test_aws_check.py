@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.aws_check import NO_CREDENTIALS, NO_REGION, aws_problems
+from bot.adapters.aws_credentials import NO_CREDENTIALS, NO_REGION, aws_problems
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
-from bot import store as store_module
-from bot.db import async_url
-from bot.store import Store
+from bot.adapters.database import scans as store_module
+from bot.adapters.database.engine import async_url
+from bot.adapters.database.scans import Store
 from tests.fakes.tcp_relay import TcpRelay
 from tests.harness import REPO_ROOT, Stack
 

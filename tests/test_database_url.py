@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.db import async_url, masked
-from bot.errors import ConfigError
+from bot.adapters.database.engine import async_url, masked
+from bot.core.errors import ConfigError
 from bot.settings import load_database_settings, load_settings
 
 

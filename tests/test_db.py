@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.db import WriteGate
+from bot.adapters.database.engine import WriteGate
 
 
 async def test_writers_take_turns_in_order_with_urgent_ones_first() -> None:

@@ -8,12 +8,12 @@ import io
 import pytest
 from PIL import Image
 
-from bot import decode_budget
-from bot import decode_memory as dm
-from bot.decode_budget import DecodeBudget, prepare_within_budget
-from bot.decode_memory import MB, Copy
-from bot.errors import ImageRejected
-from bot.images import decode_memory, prepare_image
+from bot.adapters.images import budget as decode_budget
+from bot.adapters.images import memory as dm
+from bot.adapters.images.budget import DecodeBudget, prepare_within_budget
+from bot.adapters.images.memory import MB, Copy
+from bot.adapters.images.prepare import decode_memory, prepare_image
+from bot.core.errors import ImageRejected
 from tests.fakes import images as fake
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot import extract
-from bot.extract import CommandKind
-from bot.model import Trigger
+from bot.core import payloads as extract
+from bot.core.model import Trigger
+from bot.core.payloads import CommandKind
 
 
 def _message(**fields: object) -> dict[str, object]:

@@ -16,9 +16,9 @@ from typing import Any
 import aiohappyeyeballs
 import pytest
 
-from bot import fetch as fetch_module
-from bot.errors import FetchBlocked, FetchFailed, SlackFileNotAccessible
-from bot.fetch import Fetcher
+from bot.adapters import fetch as fetch_module
+from bot.adapters.fetch import Fetcher
+from bot.core.errors import FetchBlocked, FetchFailed, SlackFileNotAccessible
 from tests.fakes.web import MapResolver, WebServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64

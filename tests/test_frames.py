@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import frames
+from bot.adapters.images import frames
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile, ImageOps
 
-from bot import images
-from bot.errors import ImageRejected
-from bot.images import MAX_BYTES, MAX_SIDE, MIN_SIDE, PreparedImage, prepare_image, sniff_image
+from bot.adapters.images import prepare as images
+from bot.adapters.images.prepare import (
+    MAX_BYTES,
+    MAX_SIDE,
+    MIN_SIDE,
+    PreparedImage,
+    prepare_image,
+    sniff_image,
+)
+from bot.core.errors import ImageRejected
 from tests.fakes import images as fake
 
 # Pillow warns (instead of failing) on some broken metadata in hostile files; that is Pillow

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from bot import decode_budget
-from bot.decode_memory import MB
-from bot.images import decode_memory
+from bot.adapters.images import budget as decode_budget
+from bot.adapters.images.memory import MB
+from bot.adapters.images.prepare import decode_memory
 from tests.fakes import images as fake
 from tests.fakes import slack_payloads as payloads
 from tests.harness import CLEAN_COLOR, FLAG_COLOR, GENERAL, POSTER, REVIEW_COLOR, Stack, http_bot

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
-from bot import messages, taxonomy
-from bot.errors import FetchBlocked, FetchFailed, ImageRejected, ScanFailed
-from bot.messages import ACTION_OK, ACTION_VIOLATION, SlackMessage, common
-from bot.model import (
+from bot.core import messages, taxonomy
+from bot.core.errors import FetchBlocked, FetchFailed, ImageRejected, ScanFailed
+from bot.core.messages import ACTION_OK, ACTION_VIOLATION, SlackMessage, common
+from bot.core.model import (
     AlertRef,
     ChannelMode,
     ContentType,
@@ -35,7 +35,7 @@ from bot.model import (
     ScanRequest,
     Trigger,
 )
-from bot.policy import load_policy
+from bot.core.policy import load_policy
 
 SNAPSHOTS = Path(__file__).parent / "data" / "snapshots"
 EXAMPLE = load_policy(Path(__file__).parent / "data" / "policies" / "example.toml")

@@ -1,4 +1,5 @@
-"""Migrations: the schema they build is bot/schema.py's, databases from the release before
+"""Migrations: the schema they build is bot/adapters/database/schema.py's, databases from the
+release before
 migrations are kept, concurrent starts are safe, and a failing revision changes nothing.
 
 Every test runs on SQLite and on PostgreSQL (the `database_url` fixture).
@@ -20,12 +21,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, inspect, select
 from sqlalchemy.engine import Connection
 
-from bot import migrate, schema
-from bot.db import async_url, make_engine
-from bot.migrations import baseline
-from bot.model import Decision, ImageRef, Origin, ScanRequest, Trigger
-from bot.review_store import ReviewStore, VoteRule
-from bot.store import Store
+from bot.adapters.database import migrate, schema
+from bot.adapters.database.engine import async_url, make_engine
+from bot.adapters.database.migrations import baseline
+from bot.adapters.database.reviews import ReviewStore, VoteRule
+from bot.adapters.database.scans import Store
+from bot.core.model import Decision, ImageRef, Origin, ScanRequest, Trigger
 from tests.harness import REPO_ROOT
 
 
@@ -53,9 +54,11 @@ def _tables(conn: Connection) -> dict[str, list[str]]:
 
 
 async def test_migrations_build_exactly_the_schema_of_bot_schema(database_url: str) -> None:
-    """Upgraded to head, the database has what bot/schema.py declares, nothing more or less.
+    """Upgraded to head, the database has what bot/adapters/database/schema.py declares, nothing
+    more or less.
 
-    When this fails after a change to bot/schema.py: add a revision (`modbot db revision`)."""
+    When this fails after a change to bot/adapters/database/schema.py: add a revision (`modbot db
+    revision`)."""
     url = async_url(database_url)
     assert await migrate.current(url) is None
     await migrate.upgrade(url)
@@ -269,7 +272,8 @@ async def test_a_failing_revision_leaves_the_schema_as_it_was(
 async def test_a_new_table_in_bot_schema_becomes_the_next_revision(
     database_url: str, tmp_path: Path
 ) -> None:
-    """`modbot db revision` writes the next numbered revision from a change to bot/schema.py,
+    """`modbot db revision` writes the next numbered revision from a change to
+    bot/adapters/database/schema.py,
     and it applies."""
     url = async_url(database_url)
     scratch = f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot.netguard import blocked_reason, embedded_ipv4, parse_host, parse_networks
+from bot.core.addresses import blocked_reason, embedded_ipv4, parse_host, parse_networks
 
 BLOCKED_V4 = [
     IPv4Network(cidr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.notifier import slack_failure
+from bot.adapters.slack import slack_failure
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Properties of the payload and URL parsers under arbitrary input (Hypothesis).
 
-bot/extract.py reads whatever JSON Slack (or someone holding the signing secret) sends; it must
+bot/core/payloads.py reads whatever JSON Slack (or someone holding the signing secret) sends; it
+must
 never raise, and what it returns must be safe to fetch: http(s) only, capped, deduplicated. The
 netguard properties here add to tests/test_netguard.py what it does not state: parse_host on
 any text at all, and that every numeric, bracketed or credential-wrapped spelling of a blocked
@@ -19,12 +20,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import extract
-from bot.errors import FetchBlocked
-from bot.extract import MAX_FILES_PER_MESSAGE, MAX_LINKS_PER_MESSAGE, MAX_URL_LENGTH, CommandKind
-from bot.fetch import Fetcher
-from bot.model import ScanRequest
-from bot.netguard import blocked_reason, parse_host
+from bot.adapters.fetch import Fetcher
+from bot.core import payloads as extract
+from bot.core.addresses import blocked_reason, parse_host
+from bot.core.errors import FetchBlocked
+from bot.core.model import ScanRequest
+from bot.core.payloads import (
+    MAX_FILES_PER_MESSAGE,
+    MAX_LINKS_PER_MESSAGE,
+    MAX_URL_LENGTH,
+    CommandKind,
+)
 
 # --- strategies -----------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.model import ImageRef, Origin, ScanRequest, Trigger
+from bot.adapters.database.scans import Store
+from bot.core.model import ImageRef, Origin, ScanRequest, Trigger
 from bot.settings import load_settings
-from bot.store import Store
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.images import make_image
 from tests.harness import ALERTS, FLAG_COLOR, GENERAL, POSTER, Bot, BotProcess, Stack, http_bot

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import taxonomy
-from bot.errors import PolicyError
-from bot.model import ChannelMode, Decision, Detection, Label
-from bot.policy import (
+from bot.core import taxonomy
+from bot.core.errors import PolicyError
+from bot.core.model import ChannelMode, Decision, Detection, Label
+from bot.core.policy import (
     DEFAULT_POLICY,
     Policy,
     Rule,

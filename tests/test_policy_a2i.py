@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import taxonomy
-from bot.model import Decision, Detection, Label
-from bot.policy import (
+from bot.core import taxonomy
+from bot.core.model import Decision, Detection, Label
+from bot.core.policy import (
     DEFAULT_POLICY,
     MAX_CONDITIONS_CHARS,
     Policy,

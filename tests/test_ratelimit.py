@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.ratelimit import RateLimiter
+from bot.adapters.ratelimit import RateLimiter
 
 
 class FakeClock:
@@ -28,7 +28,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
         clock.now += max(seconds, 0.0)
         await real_sleep(0)
 
-    monkeypatch.setattr("bot.ratelimit.asyncio.sleep", advance)
+    monkeypatch.setattr("bot.adapters.ratelimit.asyncio.sleep", advance)
     return clock
 
 

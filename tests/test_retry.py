@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.retry import RetryPolicy
+from bot.core.retry import RetryPolicy
 
 
 def test_delays_grow_exponentially_up_to_the_cap() -> None:

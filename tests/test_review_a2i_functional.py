@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from bot.policy import DEFAULT_POLICY, a2i_activation_conditions
-from bot.review_store import ReviewStore
+from bot.adapters.database.reviews import ReviewStore
+from bot.core.policy import DEFAULT_POLICY, a2i_activation_conditions
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.faulty_proxy import FaultyProxy
 from tests.fakes.images import make_image

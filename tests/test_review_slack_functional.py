@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.review_store import ReviewStore
+from bot.adapters.database.reviews import ReviewStore
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.images import make_image
 from tests.harness import (

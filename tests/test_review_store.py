@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from bot.db import async_url
-from bot.review_store import ReviewStore, VoteRule
-from bot.schema import votes
-from bot.store import Store
-from bot.verdict import Verdict
+from bot.adapters.database.engine import async_url
+from bot.adapters.database.reviews import ReviewStore, VoteRule
+from bot.adapters.database.scans import Store
+from bot.adapters.database.schema import votes
+from bot.core.verdict import Verdict
 
 
 @pytest.fixture

@@ -750,7 +750,7 @@ async def test_https_userinfo_trick_connects_to_the_host_after_the_at_sign_witho
 ) -> None:
     """https://files.slack.com@127.0.0.2:PORT/x.png: the bot contacts 127.0.0.2, with no token."""
     # TLS then fails against the plain-HTTP image server; no server ever sees a token.
-    caplog.set_level(logging.INFO, logger="bot.pipeline")
+    caplog.set_level(logging.INFO, logger="bot.orchestration.pipeline")
     url = f"https://files.slack.com@127.0.0.2:{stack.web.port}/x.png"
     file = _with_url(stack.upload(REVIEW_COLOR, name="x.png"), url)
     await bot.event(payloads.message_event(GENERAL, POSTER, files=[file]))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.aws_check import NO_CREDENTIALS, NO_REGION
-from bot.errors import ConfigError
+from bot.adapters.aws_credentials import NO_CREDENTIALS, NO_REGION
+from bot.core.errors import ConfigError
 from bot.settings import ReviewBackendName, load_settings
 
 

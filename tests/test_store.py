@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.db import async_url
-from bot.model import (
+from bot.adapters.database.engine import async_url
+from bot.adapters.database.scans import DEDUP_KEY_LENGTH, Store
+from bot.core.model import (
     AlertRef,
     Decision,
     Detection,
@@ -21,7 +22,6 @@ from bot.model import (
     ScanRequest,
     Trigger,
 )
-from bot.store import DEDUP_KEY_LENGTH, Store
 
 
 @pytest.fixture
@@ -150,6 +150,8 @@ async def test_starts_are_counted_before_the_work_and_ended_by_any_outcome(store
     assert pending.crashes == 0
     await store.finish(scan_id, error="gone")
     assert await store.begin_run(scan_id) is None
+
+
 async def test_a_scan_runs_its_course_with_attempts_outcomes_and_audit(store: Store) -> None:
     """Starts count up, begin_run finds the request, and each ending is counted and audited."""
     [done, failed, skipped] = await store.accept([_request("a"), _request("b"), _request("c")])
@@ -231,7 +233,7 @@ async def test_the_sqlite_write_gate_and_sync_intake_stay_on_sqlite(
     store: Store, database_url: str
 ) -> None:
     """PostgreSQL takes concurrent writers: no WriteGate queue and no SQLite-only sync intake."""
-    from bot.db import NoGate, WriteGate
+    from bot.adapters.database.engine import NoGate, WriteGate
 
     if database_url.startswith("sqlite"):
         assert type(store.gate) is WriteGate

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from bot.retry import RetryPolicy
-from bot.supervisor import Supervisor
+from bot.core.retry import RetryPolicy
+from bot.orchestration.supervisor import Supervisor
 
 FAST = RetryPolicy(limit=60, base=0.01, cap=0.01)
 

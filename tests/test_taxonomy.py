@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import taxonomy
-from bot.model import Label
+from bot.core import taxonomy
+from bot.core.model import Label
 
 
 def lbl(name: str, parent: str = "", level: int = 1, confidence: float = 90.0) -> Label:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.verdict import a2i_answers, a2i_verdict, quorum_outcome, tally
+from bot.core.verdict import a2i_answers, a2i_verdict, quorum_outcome, tally
 
 
 @pytest.mark.parametrize(

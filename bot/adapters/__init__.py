@@ -1,0 +1,1 @@
+"""The only code that talks to Slack, AWS, the network, Pillow and the database."""

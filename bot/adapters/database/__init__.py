@@ -1,0 +1,1 @@
+"""SQLAlchemy Core tables, the stores built on them, and migrations."""

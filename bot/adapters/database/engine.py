@@ -1,0 +1,205 @@
+"""Database plumbing shared by the stores: URLs, engines, one SQLite writer at a time, portable
+inserts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import URL, Engine, Table, create_engine, event, insert, make_url
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import SingletonThreadPool
+
+from bot.adapters.database.schema import audit
+
+# How long opening a PostgreSQL connection may take before it counts as unreachable (libpq's
+# connect_timeout; a `?connect_timeout=N` in DATABASE_URL wins). Without it a server that is
+# gone without a reset (a failed-over host, a dropped route) hangs /healthz and the start.
+CONNECT_TIMEOUT_SECONDS = 5
+
+# DATABASE_URL schemes and the async driver each one runs on.
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",  # Heroku's spelling
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+
+
+def async_url(database_url: str) -> str:
+    """DATABASE_URL as operators write it, as the URL of SQLAlchemy's async driver for it."""
+    scheme, separator, rest = database_url.partition(":")
+    driver = _DRIVERS.get(scheme.lower())
+    if not separator or driver is None:
+        raise ValueError(
+            "must be sqlite:///path.db, postgresql://user:password@host:5432/name or postgres://..."
+        )
+    return f"{driver}:{rest}"
+
+
+def masked(url: str | URL) -> str:
+    """A database URL fit for a log line or an error message: the password replaced by ***."""
+    try:
+        parsed = make_url(url)
+        plain = parsed.set(drivername=parsed.get_backend_name())  # as operators write it
+        return plain.render_as_string(hide_password=True)
+    except Exception:  # unparseable: say nothing that could be a password
+        return "(unparseable URL)"
+
+
+def make_engine(url: str | URL, **options: Any) -> AsyncEngine:
+    url = make_url(url)
+    if url.get_backend_name() == "postgresql":
+        return create_async_engine(url, **_postgresql_options(url, options))
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(url, **options)
+    # Readers (history look-ups by many workers) each hold a connection; writes are serialised
+    # by WriteGate, so the pool only has to cover concurrent reads.
+    in_memory = url.database in (None, "", ":memory:")  # one shared connection (StaticPool)
+    if "poolclass" not in options and not in_memory:
+        options = {"pool_size": 10, "max_overflow": 30, **options}
+    engine = create_async_engine(url, **options)
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _postgresql_options(url: URL, options: dict[str, Any]) -> dict[str, Any]:
+    timeout = {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    if "poolclass" in options:
+        return {"connect_args": timeout, **options}
+    return {
+        "connect_args": timeout,
+        # A pooled connection may have died with a server restart or fail-over: test it on
+        # checkout so work resumes on a fresh one instead of failing once per stale connection.
+        "pool_pre_ping": True,
+        # Concurrent writers need no gate here, so workers hold connections at once; PostgreSQL's
+        # default of 100 connections leaves room for several replicas at 20 each.
+        "pool_size": 10,
+        "max_overflow": 10,
+        **options,
+    }
+
+
+def sync_intake_engine(engine: AsyncEngine) -> Engine | None:
+    """For SQLite, a synchronous engine on the same file, used by intake under the WriteGate.
+
+    Slack waits for intake. A few rows in WAL mode take well under a millisecond written
+    directly, while every statement through aiosqlite is a hand-off to its thread that must
+    then wait for a turn on a busy event loop. The gate guarantees no other writer meanwhile.
+    """
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    sync = create_engine(engine.url.set(drivername="sqlite"), poolclass=SingletonThreadPool)
+    event.listen(sync, "connect", _sqlite_pragmas)
+    return sync
+
+
+class WriteGate:
+    """One writer at a time, first come first served, urgent writers (Slack waits) first.
+
+    SQLite allows a single writer; left to itself it makes the others sleep and retry with
+    growing pauses (up to 100 ms each), which is what slowed acks and scans under load.
+    Queueing writers here instead hands the lock over with no sleeping at all.
+    """
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    @asynccontextmanager
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        if self._held:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            (self._urgent if urgent else self._normal).append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # handed the lock just as we were cancelled: pass it on
+                raise
+        else:
+            self._held = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # ownership passes on; _held stays True
+                    return
+        self._held = False
+
+
+class NoGate(WriteGate):
+    """Databases with concurrent writers (PostgreSQL) need no gate."""
+
+    @asynccontextmanager
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        yield
+
+
+def gate_for(engine: AsyncEngine) -> WriteGate:
+    return WriteGate() if engine.dialect.name == "sqlite" else NoGate()
+
+
+@asynccontextmanager
+async def writing(
+    engine: AsyncEngine, gate: WriteGate, *, urgent: bool = False
+) -> AsyncIterator[AsyncConnection]:
+    """A write transaction, taken in turn."""
+    async with gate.hold(urgent=urgent), engine.begin() as conn:
+        yield conn
+
+
+def insert_ignoring_duplicates(dialect: str) -> Callable[[Table], Any]:
+    """INSERT ... ON CONFLICT DO NOTHING, which both SQLite and PostgreSQL speak."""
+    if dialect == "postgresql":
+        return lambda table: postgresql_insert(table).on_conflict_do_nothing()
+    return lambda table: sqlite_insert(table).on_conflict_do_nothing()
+
+
+async def write_audit(
+    conn: AsyncConnection,
+    scan_id: str | None,
+    action: str,
+    actor: str | None,
+    detail: dict[str, Any],
+) -> None:
+    clean = {key: value for key, value in detail.items() if value is not None}
+    await conn.execute(
+        insert(audit).values(
+            at=time.time(), scan_id=scan_id, action=action, actor=actor, detail=clean
+        )
+    )
+
+
+def _sqlite_pragmas(dbapi_conn: Connection, _record: object) -> None:
+    # WAL lets readers proceed while a writer commits; the busy timeout covers another
+    # process (a second modbot, an operator's sqlite3 shell) holding the write lock.
+    # The busy timeout comes first: switching a new file to WAL needs the lock too.
+    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def upsert(dialect: str, table: Table, key: Sequence[str], values: dict[str, Any]) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE: one atomic statement, where an update followed
+    by an insert would race between two PostgreSQL transactions (no WriteGate there)."""
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    statement = statement.values(**values)
+    changed = {name: statement.excluded[name] for name in values if name not in key}
+    return statement.on_conflict_do_update(index_elements=list(key), set_=changed)

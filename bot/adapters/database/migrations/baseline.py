@@ -1,0 +1,114 @@
+"""The schema as released before migrations existed, frozen: revision 0001 creates exactly this.
+
+Never edit this file. Change bot/adapters/database/schema.py and add a revision (README,
+"Database"); databases
+made by the release before migrations (create_all, no alembic_version table) are recognised
+against these tables and stamped at 0001.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# One row per image to scan. Written before Slack gets its ack, so accepted work survives a crash.
+scans = Table(
+    "scans",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dedup_key", String(512), nullable=False, unique=True),
+    Column("request", JSON, nullable=False),  # the ScanRequest, serialised
+    Column("status", String(16), nullable=False, index=True),  # pending | done | failed
+    Column("sha256", String(64), index=True),
+    Column("decision", String(16)),
+    Column("mode", String(16)),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Rekognition results by image content: the same bytes are never sent (and paid for) twice.
+detections = Table(
+    "detections",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("result", JSON, nullable=False),
+    Column("min_confidence", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("scan_id", String(32), primary_key=True),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("channel", String(32), nullable=False),
+    # NULL while the alert is being posted: an intent recorded first, so a crash between
+    # posting and saving is recognised at restart (see Pipeline._post_alert).
+    Column("ts", String(32)),
+    Column("permalink", Text),
+    Column("decision", String(16), nullable=False),
+    Column("message", JSON),  # text and blocks as posted, so a verdict can update the alert
+    Column("created_at", Float, nullable=False),
+)
+
+# Slack event ids already taken in: a redelivery (X-Slack-Retry-Num) produces nothing new.
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("received_at", Float, nullable=False),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("scan_id", String(32), primary_key=True),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("backend", String(16), nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # open | decided | failed
+    Column("loop_name", String(64), unique=True),
+    Column("violation", Boolean),
+    Column("labels", JSON),
+    Column("decided_by", JSON),
+    Column("detail", Text),
+    # The verdict (or failure) still has to be told in Slack: an outbox that survives restarts.
+    Column("reported", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("decided_at", Float),
+    Column("reminded_at", Float),
+)
+
+votes = Table(
+    "votes",
+    metadata,
+    Column("scan_id", String(32), primary_key=True),
+    Column("user", String(32), primary_key=True),
+    Column("violation", Boolean, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("scan_id", String(32)),
+    Column("action", String(32), nullable=False),
+    Column("actor", String(64)),
+    Column("detail", JSON),
+)
+Index("audit_scan", audit.c.scan_id)

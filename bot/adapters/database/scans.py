@@ -1,0 +1,489 @@
+"""The state store: scans, detections, alerts, event ids, reviews and the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.adapters.database import migrate
+from bot.adapters.database.engine import (
+    WriteGate,
+    gate_for,
+    insert_ignoring_duplicates,
+    make_engine,
+    masked,
+    sync_intake_engine,
+    upsert,
+    write_audit,
+    writing,
+)
+from bot.adapters.database.schema import alerts, audit, detections, events, scan_runs, scans
+from bot.core.codec import (
+    detection_from_json,
+    detection_to_json,
+    request_from_json,
+    request_to_json,
+)
+from bot.core.errors import ConfigError
+from bot.core.model import AlertRef, Decision, Detection, ScanRequest
+
+
+def new_scan_id() -> str:
+    """Short, unique, and valid inside an A2I HumanLoopName (lowercase hex)."""
+    return uuid.uuid4().hex[:16]
+
+
+@dataclass(frozen=True)
+class PendingScan:
+    scan_id: str
+    request: ScanRequest
+    attempts: int  # times started
+    crashes: int = 0  # earlier starts that never ended (the process died during the work)
+    failures: int = 0  # transient failures so far
+    first_failure_at: float | None = None
+    bugs: int = 0  # unexpected exceptions so far
+
+
+class Store:
+    """Async access to the database. One instance per process, shared by everything."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.gate: WriteGate = gate_for(engine)
+        self._sync_engine = sync_intake_engine(engine)
+        self._intake: list[_Intake] = []
+        self._intake_flush: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(make_engine(url))
+
+    @asynccontextmanager
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; SQLite writers take turns (see
+        bot.adapters.database.engine.WriteGate)."""
+        async with writing(self._engine, self.gate, urgent=urgent) as conn:
+            yield conn
+
+    async def upgrade(self) -> None:
+        """Apply pending migrations (see bot.adapters.database.migrate); at start, before any other
+        use.
+
+        A database that cannot be reached stops the start with one line naming DATABASE_URL.
+        """
+        where = masked(self._engine.url)
+        try:
+            in_memory = self._engine.url.database in (None, "", ":memory:")
+            await migrate.upgrade(self._engine if in_memory else self._engine.url)
+        except (OperationalError, InterfaceError, OSError, TimeoutError) as exc:
+            raise ConfigError(
+                [f"DATABASE_URL: cannot use the database at {where} ({_first_line(exc)})"]
+            ) from None
+        except DBAPIError as exc:
+            raise ConfigError(
+                [
+                    f"DATABASE_URL: migrating the database at {where} failed, schema unchanged"
+                    f" ({_first_line(exc)})"
+                ]
+            ) from None
+        except migrate.SchemaMismatch as exc:
+            raise ConfigError([f"DATABASE_URL: {where}: {exc}"]) from None
+
+    async def close(self) -> None:
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+        await self._engine.dispose()
+
+    async def ping(self) -> bool:
+        """Whether the database answers, within PING_TIMEOUT_SECONDS (for /healthz)."""
+        try:
+            async with asyncio.timeout(PING_TIMEOUT_SECONDS), self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    # -- intake ---------------------------------------------------------------------------
+
+    async def accept(
+        self, requests: Iterable[ScanRequest], *, event_id: str | None = None
+    ) -> list[str]:
+        """Record new work; return the ids of scans not seen before.
+
+        A redelivered event (same event_id) or a request whose dedup key exists adds nothing.
+        Slack is waiting for this (the ack follows it), so concurrent intakes are committed
+        together in one transaction, ahead of the workers' writes.
+        """
+        done: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._intake.append(_Intake(list(requests), event_id, done))
+        if self._intake_flush is None or self._intake_flush.done():
+            self._intake_flush = asyncio.create_task(self._flush_intake())
+        return await done
+
+    async def _flush_intake(self) -> None:
+        while self._intake:
+            batch, self._intake = self._intake, []
+            try:
+                if self._sync_engine is not None:
+                    async with self.gate.hold(urgent=True):
+                        with self._sync_engine.begin() as sync_conn:
+                            results = accept_batch(sync_conn, batch)
+                else:
+                    async with self.write(urgent=True) as conn:
+                        results = await conn.run_sync(accept_batch, batch)
+            except Exception as exc:
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_exception(exc)
+                continue
+            for item, scan_ids in zip(batch, results, strict=True):
+                if not item.done.done():
+                    item.done.set_result(scan_ids)
+
+    async def pending(self) -> list[PendingScan]:
+        """Accepted work not finished yet, oldest first (resumed at start), with the starts
+        that never ended."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(scans.c.id, scans.c.request, scans.c.attempts, scan_runs.c.unfinished)
+                .outerjoin(scan_runs, scan_runs.c.scan_id == scans.c.id)
+                .where(scans.c.status == "pending")
+                .order_by(scans.c.created_at)
+            )
+            return [
+                PendingScan(
+                    r.id, request_from_json(r.request), r.attempts, crashes=r.unfinished or 0
+                )
+                for r in rows
+            ]
+
+    async def begin_run(self, scan_id: str) -> PendingScan | None:
+        """Count a start before the work (durably); None if the scan is no longer pending.
+
+        The start stays counted as unfinished until end_run, record_failure or finish: starts
+        that never ended mean the work itself took the process down.
+        """
+        now = time.time()
+        async with self.write() as conn:
+            row = (
+                await conn.execute(
+                    select(scans.c.request, scans.c.attempts).where(
+                        scans.c.id == scan_id, scans.c.status == "pending"
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
+            await conn.execute(
+                update(scans)
+                .where(scans.c.id == scan_id)
+                .values(attempts=scans.c.attempts + 1, updated_at=now)
+            )
+            run = (
+                await conn.execute(select(scan_runs).where(scan_runs.c.scan_id == scan_id))
+            ).first()
+            if run is None:
+                await conn.execute(
+                    insert(scan_runs).values(scan_id=scan_id, unfinished=1, failures=0, bugs=0)
+                )
+            else:
+                await conn.execute(
+                    update(scan_runs)
+                    .where(scan_runs.c.scan_id == scan_id)
+                    .values(unfinished=scan_runs.c.unfinished + 1)
+                )
+        return PendingScan(
+            scan_id,
+            request_from_json(row.request),
+            int(row.attempts) + 1,
+            crashes=int(run.unfinished) if run else 0,
+            failures=int(run.failures) if run else 0,
+            first_failure_at=run.first_failure_at if run else None,
+            bugs=int(run.bugs) if run else 0,
+        )
+
+    async def end_run(self, scan_id: str) -> None:
+        """The run stopped without crashing the process (interrupted by a shutdown)."""
+        async with self.write() as conn:
+            await conn.execute(
+                update(scan_runs).where(scan_runs.c.scan_id == scan_id).values(unfinished=0)
+            )
+
+    async def record_failure(self, scan_id: str, *, bug: bool = False) -> PendingScan | None:
+        """A transient failure (or, with `bug`, an unexpected exception) ended this run; the
+        scan will be retried. Returns the updated counts."""
+        now = time.time()
+        async with self.write() as conn:
+            values: dict[str, Any] = {
+                "unfinished": 0,
+                "failures": scan_runs.c.failures + 1,
+                "first_failure_at": func.coalesce(scan_runs.c.first_failure_at, now),
+            }
+            if bug:
+                values["bugs"] = scan_runs.c.bugs + 1
+            await conn.execute(
+                update(scan_runs).where(scan_runs.c.scan_id == scan_id).values(**values)
+            )
+            row = (
+                await conn.execute(
+                    select(scans.c.request, scans.c.attempts, scan_runs)
+                    .join(scan_runs, scan_runs.c.scan_id == scans.c.id)
+                    .where(scans.c.id == scan_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        return PendingScan(
+            scan_id,
+            request_from_json(row.request),
+            int(row.attempts),
+            failures=int(row.failures),
+            first_failure_at=row.first_failure_at,
+            bugs=int(row.bugs),
+        )
+
+    async def finish(
+        self,
+        scan_id: str,
+        *,
+        sha256: str | None = None,
+        decision: Decision | None = None,
+        mode: str | None = None,
+        error: str | None = None,
+        skipped: str | None = None,
+    ) -> None:
+        """Mark a scan ended: with a decision, an error a human has been shown, or skipped
+        (content that never claimed to be an image, such as a link to a web page)."""
+        status = "failed" if error else "skipped" if skipped else "done"
+        async with self.write() as conn:
+            await conn.execute(scan_runs.delete().where(scan_runs.c.scan_id == scan_id))
+            await conn.execute(
+                update(scans)
+                .where(scans.c.id == scan_id)
+                .values(
+                    status=status,
+                    sha256=sha256,
+                    decision=decision.value if decision else None,
+                    mode=mode,
+                    error=without_nul(error or skipped),
+                    updated_at=time.time(),
+                )
+            )
+            await write_audit(
+                conn,
+                scan_id,
+                {"failed": "scan_failed", "skipped": "skipped", "done": "scanned"}[status],
+                None,
+                {"sha256": sha256, "decision": decision, "mode": mode, "error": error or skipped},
+            )
+
+    async def status_counts(self) -> dict[str, int]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(scans.c.status, func.count()).group_by(scans.c.status))
+            return {str(row[0]): int(row[1]) for row in rows}
+
+    # -- detections -----------------------------------------------------------------------
+
+    async def detection(self, sha256: str) -> Detection | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(detections.c.result).where(detections.c.sha256 == sha256))
+            ).first()
+        return detection_from_json(row.result) if row else None
+
+    async def save_detection(self, sha256: str, detection: Detection) -> None:
+        async with self.write() as conn:
+            values = {
+                "result": detection_to_json(detection),
+                "min_confidence": detection.min_confidence,
+                "created_at": time.time(),
+            }
+            await conn.execute(
+                upsert(conn.dialect.name, detections, ["sha256"], {"sha256": sha256, **values})
+            )
+
+    # -- alerts ---------------------------------------------------------------------------
+
+    async def begin_alert(
+        self,
+        scan_id: str,
+        sha256: str,
+        channel: str,
+        decision: Decision,
+        message: dict[str, Any],
+    ) -> float | None:
+        """Record the intent to post an alert. Returns when an earlier intent was recorded,
+        if one exists (its post may or may not have reached Slack), else None."""
+        now = time.time()
+        async with self.write() as conn:
+            insert_new = insert_ignoring_duplicates(conn.dialect.name)
+            added = await conn.execute(
+                insert_new(alerts)
+                .values(
+                    scan_id=scan_id,
+                    sha256=sha256,
+                    channel=channel,
+                    ts=None,
+                    decision=decision.value,
+                    message=message,
+                    created_at=now,
+                )
+                .returning(alerts.c.scan_id)
+            )
+            if added.first() is not None:
+                return None
+            row = (
+                await conn.execute(select(alerts.c.created_at).where(alerts.c.scan_id == scan_id))
+            ).one()
+            return float(row.created_at)
+
+    async def complete_alert(self, scan_id: str, alert: AlertRef) -> None:
+        async with self.write() as conn:
+            await conn.execute(
+                update(alerts)
+                .where(alerts.c.scan_id == scan_id)
+                .values(channel=alert.channel, ts=alert.ts, permalink=alert.permalink)
+            )
+            await write_audit(
+                conn, scan_id, "alerted", None, {"channel": alert.channel, "ts": alert.ts}
+            )
+
+    async def alert_for(self, scan_id: str) -> AlertRef | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(alerts).where(alerts.c.scan_id == scan_id, alerts.c.ts.is_not(None))
+                )
+            ).first()
+        return AlertRef(row.channel, row.ts, row.permalink) if row else None
+
+    async def alert_message(self, scan_id: str) -> dict[str, Any] | None:
+        """The alert's text and blocks as posted."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(alerts.c.message).where(alerts.c.scan_id == scan_id))
+            ).first()
+        return dict(row.message) if row and row.message else None
+
+    async def earliest_alert(self, sha256: str, *, excluding: str) -> AlertRef | None:
+        """The first alert ever posted for these bytes (re-posts link to it)."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(alerts)
+                    .where(
+                        alerts.c.sha256 == sha256,
+                        alerts.c.scan_id != excluding,
+                        alerts.c.ts.is_not(None),
+                    )
+                    .order_by(alerts.c.created_at)
+                    .limit(1)
+                )
+            ).first()
+        return AlertRef(row.channel, row.ts, row.permalink) if row else None
+
+    async def audit_log(self, scan_id: str | None = None) -> Sequence[dict[str, Any]]:
+        query = select(audit).order_by(audit.c.id)
+        if scan_id is not None:
+            query = query.where(audit.c.scan_id == scan_id)
+        async with self._engine.connect() as conn:
+            return [dict(row._mapping) for row in await conn.execute(query)]
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+
+@dataclass
+class _Intake:
+    requests: list[ScanRequest]
+    event_id: str | None
+    done: asyncio.Future[list[str]]
+
+
+ROWS_PER_INSERT = 500  # well inside SQLite's limit on bound variables per statement
+PING_TIMEOUT_SECONDS = 5.0
+# The dedup key column's length: PostgreSQL enforces it, SQLite never did.
+DEDUP_KEY_LENGTH: int = getattr(scans.c.dedup_key.type, "length", None) or 512
+
+
+def accept_batch(conn: Connection, batch: list[_Intake]) -> list[list[str]]:
+    """Record a batch of intakes with a couple of multi-row statements, whatever its size.
+
+    Statement count, not row count, is what costs here: each one is a round trip to the
+    database thread that has to wait for its turn on a busy event loop.
+    """
+    now = time.time()
+    insert_new = insert_ignoring_duplicates(conn.dialect.name)
+    event_ids = list(dict.fromkeys(item.event_id for item in batch if item.event_id))
+    fresh: set[str] = set()
+    for chunk in _chunks([{"event_id": e, "received_at": now} for e in event_ids]):
+        rows = conn.execute(insert_new(events).values(chunk).returning(events.c.event_id))
+        fresh.update(row.event_id for row in rows)
+    new_rows: list[dict[str, Any]] = []
+    owners: list[int] = []
+    for index, item in enumerate(batch):
+        if item.event_id is not None:
+            if item.event_id not in fresh:
+                continue  # a redelivery (or the same event twice in this batch)
+            fresh.discard(item.event_id)
+        for request in item.requests:
+            new_rows.append(_scan_row(request, now))
+            owners.append(index)
+    inserted: set[str] = set()
+    for chunk in _chunks(new_rows):
+        rows = conn.execute(insert_new(scans).values(chunk).returning(scans.c.id))
+        inserted.update(row.id for row in rows)  # a dedup key already taken is left out
+    results: list[list[str]] = [[] for _ in batch]
+    for index, row in zip(owners, new_rows, strict=True):
+        if row["id"] in inserted:
+            results[index].append(row["id"])
+    return results
+
+
+def _scan_row(request: ScanRequest, now: float) -> dict[str, Any]:
+    return {
+        "id": new_scan_id(),
+        "dedup_key": fitted_key(request.dedup_key),
+        "request": request_to_json(request),
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, first line only (libpq adds hints on the next ones)."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def fitted_key(key: str) -> str:
+    """The dedup key as stored: a key longer than its column (a link's URL can be any length)
+    keeps its start and ends in a hash of the whole, so it stays unique and fits."""
+    if len(key) <= DEDUP_KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: DEDUP_KEY_LENGTH - len(digest) - 1]}#{digest}"
+
+
+def without_nul(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL characters (SQLite can): an error or a detail that
+    quotes hostile input must not make the write fail."""
+    return value.replace("\x00", "\ufffd") if value is not None else None
+
+
+def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + ROWS_PER_INSERT] for i in range(0, len(rows), ROWS_PER_INSERT)]

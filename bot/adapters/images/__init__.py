@@ -1,0 +1,1 @@
+"""Pillow: checks, normalisation, animations and the decode memory budget."""

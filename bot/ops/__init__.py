@@ -1,0 +1,1 @@
+"""Operator commands (`modbot a2i setup`, `modbot audit export`): composition roots."""

@@ -1,0 +1,1 @@
+"""Carries each image and review through its steps, over the ports."""

@@ -1,0 +1,149 @@
+"""Human review inside Slack: vote buttons on the alert, a quorum, an allow-list, reminders."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from enum import StrEnum
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.database.reviews import ReviewStore, VoteRule
+from bot.adapters.database.scans import Store
+from bot.adapters.slack import Notifier
+from bot.core import messages
+from bot.core.model import AlertRef, History, ScanReport
+from bot.orchestration.verdicts import VerdictReporter, review_history
+
+log = logging.getLogger(__name__)
+
+
+class VoteResult(StrEnum):
+    REFUSED = "refused"  # not an allowed reviewer: nothing recorded
+    CLOSED = "closed"  # a verdict already exists (or there is no such review)
+    RECORDED = "recorded"  # counted; the quorum is not reached yet
+    DECIDED = "decided"  # this vote produced the verdict
+
+
+class Reviewers:
+    """MODBOT_REVIEWERS: user ids and user-group ids (whose members count). Empty: anyone."""
+
+    def __init__(self, client: AsyncWebClient, entries: Sequence[str], ttl: float = 300) -> None:
+        self._client = client
+        self._users = frozenset(e for e in entries if not e.startswith("S"))
+        self._groups = tuple(e for e in entries if e.startswith("S"))
+        self._ttl = ttl
+        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        self.entries = tuple(entries)
+
+    async def allows(self, user: str) -> bool:
+        if not self.entries or user in self._users:
+            return True
+        for group in self._groups:
+            if user in await self._group_members(group):
+                return True
+        return False
+
+    async def current(self) -> frozenset[str] | None:
+        """Everyone allowed right now (None: anyone), for counting votes at tally time."""
+        if not self.entries:
+            return None
+        allowed = set(self._users)
+        for group in self._groups:
+            allowed |= await self._group_members(group)
+        return frozenset(allowed)
+
+    async def _group_members(self, group: str) -> frozenset[str]:
+        cached = self._members.get(group)
+        if cached and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            response = await self._client.usergroups_users_list(usergroup=group)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
+            log.warning("cannot read user group %s: %s", group, reason)
+            return cached[1] if cached else frozenset()  # last known members, else nobody
+        members = frozenset(response.get("users") or ())
+        self._members[group] = (time.monotonic(), members)
+        return members
+
+
+class SlackVotes:
+    """The `slack` review backend."""
+
+    buttons = True
+    name = "slack"
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        reviews: ReviewStore,
+        notifier: Notifier,
+        reporter: VerdictReporter,
+        reviewers: Reviewers,
+        quorum: int,
+        remind_after: float,
+    ) -> None:
+        self._store = store
+        self._reviews = reviews
+        self._notifier = notifier
+        self._reporter = reporter
+        self._reviewers = reviewers
+        self._quorum = quorum
+        self._remind_after = remind_after
+
+    async def start(self, report: ScanReport, alert: AlertRef, image: bytes) -> None:
+        del image  # reviewers look at the original message, not a copy
+        rule = await self._rule()
+        if await self._reviews.open(report.scan_id, report.sha256, self.name, rule=rule):
+            started = messages.review_started(
+                quorum=self._quorum, reviewers=self._reviewers.entries
+            )
+            await self._notifier.reply(alert, started)
+            self._reporter.wake()  # votes cast on the fresh alert may already have decided
+
+    async def history(self, sha256: str, scan_id: str) -> History:
+        return await review_history(self._store, self._reviews, sha256, scan_id)
+
+    async def vote(self, scan_id: str, user: str, violation: bool) -> VoteResult:
+        if not await self._reviewers.allows(user):
+            return VoteResult.REFUSED
+        ballot = await self._reviews.vote(scan_id, user, violation, await self._rule())
+        if not ballot.recorded:
+            return VoteResult.CLOSED
+        if ballot.verdict is None:
+            return VoteResult.RECORDED
+        self._reporter.wake()
+        return VoteResult.DECIDED
+
+    async def _rule(self) -> VoteRule:
+        """The quorum, and who counts now: a reviewer removed since voting no longer does."""
+        return VoteRule(self._quorum, await self._reviewers.current())
+
+    async def remind(self) -> None:
+        """Post a reminder under reviews left open longer than MODBOT_REVIEW_REMIND_MINUTES."""
+        now = time.time()
+        for review in await self._reviews.open_reviews(self.name):
+            last = review.reminded_at or review.created_at
+            if now - last < self._remind_after:
+                continue
+            alert = await self._store.alert_for(review.scan_id)
+            if alert is None:
+                continue
+            try:
+                await self._notifier.reply(alert, messages.review_reminder(now - review.created_at))
+            except Exception as exc:  # Slack down or unreachable: the next tick tries again
+                log.warning("reminder for %s not posted: %r", review.scan_id, exc)
+                continue
+            await self._reviews.mark_reminded(review.scan_id)
+
+    async def run_reminders(self, tick: float) -> None:
+        """Remind every `tick` seconds (run under the Supervisor, which restarts it on errors)."""
+        while True:
+            await asyncio.sleep(tick)
+            await self.remind()

@@ -1,0 +1,100 @@
+"""Tells verdicts in Slack: thread reply, alert update. Works from the database outbox, so a
+verdict reached just before a crash or while Slack was down is still reported later, once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot.adapters.database.reviews import Review, ReviewStore
+from bot.adapters.database.scans import Store
+from bot.adapters.slack import Notifier
+from bot.core import messages
+from bot.core.model import History, PriorVerdict
+from bot.core.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+class VerdictReporter:
+    def __init__(
+        self,
+        store: Store,
+        reviews: ReviewStore,
+        notifier: Notifier,
+        *,
+        retry: RetryPolicy,
+        interval: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._reviews = reviews
+        self._notifier = notifier
+        self._retry = retry
+        self._interval = interval
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Report whatever is pending now, then again whenever woken (or every `interval`);
+        after a failed round, again after a backoff (Slack may be back by then)."""
+        failed_rounds = 0
+        while True:
+            self._wake.clear()
+            failed_rounds = 0 if await self.report_pending() else failed_rounds + 1
+            wait = self._retry.delay(failed_rounds) if failed_rounds else self._interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def report_pending(self) -> bool:
+        """One round over the outbox; False if something is left for the next round."""
+        reported_all = True
+        for review in await self._reviews.unreported():
+            try:
+                await self._report(review)
+            except Exception as exc:  # Slack down or unreachable: the outbox keeps it
+                log.warning("verdict for %s not reported yet: %r", review.scan_id, exc)
+                reported_all = False
+        return reported_all
+
+    async def _report(self, review: Review) -> None:
+        alert = await self._store.alert_for(review.scan_id)
+        if alert is not None:
+            if review.verdict is not None:
+                original = await self._store.alert_message(review.scan_id)
+                await self._notifier.update(
+                    alert, messages.resolved_alert(original, review.verdict)
+                )
+                reply = messages.verdict(review.verdict)
+            else:
+                reply = messages.review_failed(review.detail or "", review.loop_name)
+            # The intent goes first: if an earlier attempt's reply reached Slack (a crash or a
+            # lost answer before mark_reported), it is found in the thread, not posted twice.
+            tried_before = await self._reviews.begin_reply(review.scan_id)
+            if not tried_before or not await self._notifier.find_reply(alert, review.scan_id):
+                await self._notifier.reply(alert, reply, scan_id=review.scan_id)
+        await self._reviews.mark_reported(review.scan_id)
+
+
+async def review_history(store: Store, reviews: ReviewStore, sha256: str, scan_id: str) -> History:
+    """What earlier posts of the same bytes settled: a verdict, or a review still open."""
+    history = History(earlier_alert=await store.earliest_alert(sha256, excluding=scan_id))
+    decided = await reviews.latest_verdict(sha256)
+    if decided is not None and decided.verdict is not None:
+        history = History(
+            earlier_alert=history.earlier_alert,
+            verdict=PriorVerdict(
+                violation=decided.verdict.violation,
+                labels=decided.verdict.labels,
+                alert=await store.alert_for(decided.scan_id),
+            ),
+        )
+    still_open = await reviews.open_for(sha256, excluding=scan_id)
+    if still_open is not None and history.verdict is None:
+        history = History(
+            earlier_alert=history.earlier_alert,
+            open_review=await store.alert_for(still_open.scan_id),
+        )
+    return history
