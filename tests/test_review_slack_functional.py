@@ -196,6 +196,7 @@ async def test_vote_racing_a_deciding_vote_never_gives_a_stale_verdict(
     """A vote changed while another vote decides: the verdict reflects the votes at decision
     time (tally and decision are one transaction), never votes read a few awaits earlier."""
     alert = await _alert(stack, bot)
+    scan_id = _scan_id(alert)  # read now: the verdict takes the buttons off the alert
     await _click(stack, bot, alert, VIOLATION, "U0MOD1")
     store = bot.runtime.store
     reached, release = asyncio.Event(), asyncio.Event()
@@ -216,9 +217,9 @@ async def test_vote_racing_a_deciding_vote_never_gives_a_stale_verdict(
     release.set()
     await asyncio.wait_for(deciding, 10)
     reviews = ReviewStore(store)
-    review = await reviews.get(_scan_id(alert))
+    review = await reviews.get(scan_id)
     assert review is not None
-    log = await store.audit_log(_scan_id(alert))
+    log = await store.audit_log(scan_id)
     if review.verdict is None:  # the change came first: no quorum, nothing decided
         return
     decided_at = next(i for i, row in enumerate(log) if row["action"] == "verdict")
