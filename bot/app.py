@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.database.quota import quota_gate
 from bot.adapters.database.scans import Store
 from bot.adapters.fetch import Fetcher
 from bot.adapters.http_server import limited_app, serve
@@ -74,7 +75,8 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
                 max_bytes=settings.max_download_bytes,
             )
         )
-        limiter = RateLimiter(settings.rekognition_tps)
+        # On PostgreSQL the quota is the deployment's: every replica claims from one schedule.
+        limiter = RateLimiter(settings.rekognition_tps, gate=quota_gate(store.engine))
         concurrency = min(64, max(4, math.ceil(settings.rekognition_tps * 2)))
         retry = settings.retry
         detector = RekognitionDetector(
