@@ -126,6 +126,9 @@ class RateLimiter:
     A sliding window (rather than a token bucket) is what "no burst beyond one second's worth"
     means: a bucket that starts full lets nearly two seconds' worth through in one second.
     Every request sent counts, retries included: callers acquire once per attempt.
+
+    With a `gate` (several replicas, one quota), slots are claimed from the deployment's shared
+    schedule instead, and throttles and successes are told to it, which sets the rate for all.
     """
 
     def __init__(
