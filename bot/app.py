@@ -22,6 +22,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.database.quota import quota_gate
+from bot.adapters.database.retention import Retention
 from bot.adapters.database.scans import Store
 from bot.adapters.fetch import Fetcher
 from bot.adapters.http_server import limited_app, serve
@@ -32,6 +34,7 @@ from bot.adapters.slack import SlackNotifier, web_client
 from bot.core.errors import ConfigError
 from bot.core.policy import Policy
 from bot.orchestration.pipeline import Pipeline, PipelineConfig, plain_detect
+from bot.orchestration.retention import keep_pruning
 from bot.orchestration.services import Services
 from bot.orchestration.supervisor import Supervisor
 from bot.review_setup import build_review_backend
@@ -74,7 +77,8 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
                 max_bytes=settings.max_download_bytes,
             )
         )
-        limiter = RateLimiter(settings.rekognition_tps)
+        # On PostgreSQL the quota is the deployment's: every replica claims from one schedule.
+        limiter = RateLimiter(settings.rekognition_tps, gate=quota_gate(store.engine))
         concurrency = min(64, max(4, math.ceil(settings.rekognition_tps * 2)))
         retry = settings.retry
         detector = RekognitionDetector(
@@ -97,6 +101,8 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             )
         )
         stack.push_async_callback(supervisor.close)  # tasks stop before the backend closes
+        retention = Retention(store)
+        supervisor.start("retention", lambda: keep_pruning(retention, settings.retention_days))
         flow_trigger = reviews.a2i is not None and reviews.a2i.detects
         pipeline = Pipeline(
             store=store,

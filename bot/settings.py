@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(256, ge=1, alias="MODBOT_HTTP_MAX_CONNECTIONS")
 
     database_url: str = Field("sqlite:///modbot.db", alias="DATABASE_URL")
+    retention_days: int = Field(90, ge=1, le=36_500, alias="MODBOT_RETENTION_DAYS")
     port: int = Field(3000, ge=1, le=65535, alias="PORT")
 
     @field_validator("watch_channels", "reviewers", "allow_private_networks", mode="before")

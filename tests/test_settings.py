@@ -187,3 +187,17 @@ def test_serve_without_region_or_credentials_gives_two_lines(tmp_path: Path) -> 
     assert done.stderr.splitlines() == [f"modbot: {NO_REGION}", f"modbot: {NO_CREDENTIALS}"]
     assert "Traceback" not in done.stderr
     assert "NoRegionError" not in done.stderr
+
+
+def test_retention_days_default_to_90_and_refuse_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MODBOT_RETENTION_DAYS (PRODUCT §9): 90 unless set; zero or a non-number is one line."""
+    _set(monkeypatch, SLACK_BOT_TOKEN="xoxb-1-abc", MODBOT_ALERT_CHANNEL="C0ALERTS")
+    assert load_settings().retention_days == 90
+    _set(monkeypatch, MODBOT_RETENTION_DAYS="30")
+    assert load_settings().retention_days == 30
+    for bad in ("0", "forever"):
+        monkeypatch.setenv("MODBOT_RETENTION_DAYS", bad)
+        with pytest.raises(ConfigError) as refused:
+            load_settings()
+        [line] = refused.value.problems
+        assert line.startswith("MODBOT_RETENTION_DAYS: ")

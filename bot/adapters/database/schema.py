@@ -33,6 +33,7 @@ scans = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+Index("scans_age", scans.c.updated_at)  # a finished scan's age counts from its end
 
 # Rekognition results by image content: the same bytes are never sent (and paid for) twice.
 detections = Table(
@@ -43,6 +44,7 @@ detections = Table(
     Column("min_confidence", Float, nullable=False),
     Column("created_at", Float, nullable=False),
 )
+Index("detections_age", detections.c.created_at)  # retention deletes the oldest first
 
 alerts = Table(
     "alerts",
@@ -66,6 +68,7 @@ events = Table(
     Column("event_id", String(64), primary_key=True),
     Column("received_at", Float, nullable=False),
 )
+Index("events_age", events.c.received_at)
 
 reviews = Table(
     "reviews",
@@ -128,4 +131,16 @@ scan_runs = Table(
     Column("failures", Integer, nullable=False, default=0),  # transient failures so far
     Column("first_failure_at", Float),  # when retrying began: the retry limit counts from here
     Column("bugs", Integer, nullable=False, default=0),  # unexpected exceptions so far
+)
+
+# The deployment's shared Rekognition schedule (PostgreSQL; see bot/adapters/database/quota.py):
+# one row per quota, locked for the moment a replica claims its next send slots. Times are
+# seconds on the database server's clock.
+rate_gates = Table(
+    "rate_gates",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("rate", Float, nullable=False),  # after throttling (AIMD), at most the quota
+    Column("last_slot", Float, nullable=False),
+    Column("last_decrease", Float, nullable=False),
 )
