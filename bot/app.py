@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -29,6 +28,7 @@ from bot.adapters.ratelimit import RateLimiter
 from bot.adapters.rekognition import RekognitionDetector, rekognition_client
 from bot.adapters.slack import SlackNotifier, web_client
 from bot.core.errors import ConfigError
+from bot.core.pacing import calls_in_flight, scan_workers
 from bot.core.policy import Policy
 from bot.orchestration.pipeline import Pipeline, PipelineConfig, plain_detect
 from bot.orchestration.services import Services
@@ -74,10 +74,9 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             )
         )
         limiter = RateLimiter(settings.rekognition_tps)
-        concurrency = min(64, max(4, math.ceil(settings.rekognition_tps * 2)))
         retry = settings.retry
         detector = RekognitionDetector(
-            rekognition_client(settings.region, concurrency),
+            rekognition_client(settings.region, calls_in_flight(settings.rekognition_tps)),
             limiter,
             # A few quick retries here; the pipeline retries the scan after that (retry limit).
             base_delay=min(0.2, retry.base),
@@ -106,7 +105,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             reviews=reviews.backend,
             config=PipelineConfig(
                 bot_token=token,
-                workers=min(64, max(8, concurrency + 4)),
+                workers=scan_workers(settings.rekognition_tps),
                 link_timeout=settings.link_timeout_seconds,
                 retry=retry,
                 note_interval=settings.note_interval_seconds,
