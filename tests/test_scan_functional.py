@@ -190,6 +190,8 @@ async def test_rekognition_errors_are_visible_and_throttling_is_retried(
     [note] = stack.alerts()
     assert note["text"].startswith("Could not scan")
     assert "Rekognition could not read the image format" in note["text"]
+    [failed] = [r for r in await bot.runtime.store.audit_log() if r["action"] == "scan_failed"]
+    assert failed["detail"]["error"] == "Rekognition could not read the image format"
     stack.aws.fail_next("ThrottlingException", count=2)
     await bot.event(_upload_event(stack, FLAG_COLOR, name="b.png"))
     await bot.idle()
