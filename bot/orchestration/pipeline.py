@@ -457,14 +457,14 @@ class Pipeline:
             and history.open_review is None
         )
         message = messages.alert(report, source_link=source_link, review_buttons=buttons)
-        record = {**message.as_kwargs(), "causes": [label.name for label in report.outcome.causes]}
         self._work.alert_due(report.scan_id)
         earlier_intent = await self._store.begin_alert(
             report.scan_id,
             report.sha256,
             self._notifier.alert_channel,
             report.outcome.decision,
-            record,
+            message.as_kwargs(),
+            causes=[label.name for label in report.outcome.causes],
         )
         alert = None
         if earlier_intent is not None:  # posted before a crash? Slack's history knows
