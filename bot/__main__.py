@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -22,7 +21,13 @@ from bot.app import serve_http, serve_socket
 from bot.core.errors import ConfigError
 from bot.core.policy import Policy, a2i_activation_conditions, check_policy_file, load_policy
 from bot.ops import cli as ops_cli
-from bot.settings import Settings, load_database_settings, load_region, load_settings
+from bot.settings import (
+    Settings,
+    load_database_settings,
+    load_policy_file,
+    load_region,
+    load_settings,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("bot")
@@ -73,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code, message = check_policy_file(args.file)
             print(message, file=sys.stdout if code == 0 else sys.stderr)
             return code
-        policy = load_policy(args.file or os.environ.get("MODBOT_POLICY_FILE"))
+        policy = load_policy(args.file or load_policy_file())
         print(json.dumps(a2i_activation_conditions(policy), indent=2))
         return 0
     except ConfigError as exc:

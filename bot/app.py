@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -15,12 +14,11 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.middleware.authorization.async_single_team_authorization import (
-    AsyncSingleTeamAuthorization,
-)
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.database.quota import quota_gate
 from bot.adapters.database.retention import Retention
@@ -32,6 +30,7 @@ from bot.adapters.ratelimit import RateLimiter
 from bot.adapters.rekognition import RekognitionDetector, rekognition_client
 from bot.adapters.slack import SlackNotifier, web_client
 from bot.core.errors import ConfigError
+from bot.core.pacing import calls_in_flight, scan_workers
 from bot.core.policy import Policy
 from bot.orchestration.pipeline import Pipeline, PipelineConfig, plain_detect
 from bot.orchestration.retention import keep_pruning
@@ -79,10 +78,9 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         )
         # On PostgreSQL the quota is the deployment's: every replica claims from one schedule.
         limiter = RateLimiter(settings.rekognition_tps, gate=quota_gate(store.engine))
-        concurrency = min(64, max(4, math.ceil(settings.rekognition_tps * 2)))
         retry = settings.retry
         detector = RekognitionDetector(
-            rekognition_client(settings.region, concurrency),
+            rekognition_client(settings.region, calls_in_flight(settings.rekognition_tps)),
             limiter,
             # A few quick retries here; the pipeline retries the scan after that (retry limit).
             base_delay=min(0.2, retry.base),
@@ -113,15 +111,18 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             reviews=reviews.backend,
             config=PipelineConfig(
                 bot_token=token,
-                workers=min(64, max(8, concurrency + 4)),
+                workers=scan_workers(settings.rekognition_tps),
                 link_timeout=settings.link_timeout_seconds,
                 retry=retry,
                 note_interval=settings.note_interval_seconds,
                 watch_channels=frozenset(settings.watch_channels),
             ),
         )
+        authorize = await authorize_once(client)
         bolt = AsyncApp(
-            client=client,
+            # Without a token of its own Bolt takes each request's token from `authorize`.
+            client=web_client(None, settings.slack_api_url, slack_session),
+            authorize=authorize,
             signing_secret=(
                 settings.slack_signing_secret.get_secret_value()
                 if settings.slack_signing_secret
@@ -130,7 +131,6 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
         )
-        await _authorize_once(bolt, client)
         register_all(bolt, Services(pipeline=pipeline, policy=policy, votes=reviews.votes))
         await pipeline.start()
         stack.push_async_callback(pipeline.stop, settings.shutdown_grace_seconds)
@@ -143,26 +143,47 @@ TOKEN_REJECTED = frozenset(
 )
 
 
-async def _authorize_once(bolt: AsyncApp, client: AsyncWebClient) -> None:
-    """auth.test at start: a token Slack refuses stops the start with a clear line, and Bolt
-    does not call auth.test lazily from the first requests (every request in flight before
-    its cache fills makes its own call, which slowed the first acks of a burst)."""
+Authorize = Callable[..., Awaitable[AuthorizeResult]]
+
+
+async def authorize_once(client: AsyncWebClient) -> Authorize:
+    """auth.test at start, and Bolt's `authorize=` hook answering every request from its result.
+
+    A token Slack refuses stops the start with a clear line. If Slack cannot answer at start,
+    the first request asks again, once for all requests in flight (each making its own call
+    slowed the first acks of a burst); the identity is kept for the app's lifetime.
+    """
+    token = client.token
+    known: AuthorizeResult | None = None
     try:
-        result = await client.auth_test()
+        known = _identity(await client.auth_test(), token)
     except SlackApiError as exc:
         error = str(exc.response.get("error") or exc.response.status_code)
         if error in TOKEN_REJECTED:
             raise ConfigError([f"SLACK_BOT_TOKEN: Slack refused it ({error})"]) from None
-        log.warning("auth.test failed at start (%s); Bolt will retry on the first request", error)
-        return
+        log.warning("auth.test failed at start (%s); retried on the first request", error)
     except aiohttp.ClientError as exc:
-        log.warning("Slack unreachable at start (%s); Bolt will retry on the first request", exc)
-        return
-    # Bolt keeps the auth.test result on its single-team authorization middleware; seeding it
-    # is what its own lazy call would do (pinned by test_auth_test_is_called_once_at_start).
-    for middleware in bolt._async_middleware_list:
-        if isinstance(middleware, AsyncSingleTeamAuthorization):
-            middleware.auth_test_result = result
+        log.warning("Slack unreachable at start (%s); retried on the first request", exc)
+    asking = asyncio.Lock()
+
+    async def authorize() -> AuthorizeResult:
+        nonlocal known
+        if known is None:
+            async with asking:
+                if known is None:
+                    known = _identity(await client.auth_test(), token)
+        return known
+
+    return authorize
+
+
+def _identity(auth_test: AsyncSlackResponse, token: str | None) -> AuthorizeResult:
+    """Who the bot is: Bolt's self-event filter drops events from this bot user and bot id."""
+    return AuthorizeResult.from_auth_test_response(
+        auth_test_response=auth_test,
+        bot_token=token,
+        bot_scopes=auth_test.headers.get("x-oauth-scopes"),
+    )
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

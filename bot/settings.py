@@ -224,6 +224,24 @@ def load_region() -> str | None:
     return region.aws_region or region.aws_default_region
 
 
+def _same_as_in_settings(name: str) -> Any:
+    """Settings' own field (alias, default, constraints), so a narrow class cannot drift."""
+    return Settings.model_fields[name]
+
+
+class _PolicyFile(BaseSettings):
+    """MODBOT_POLICY_FILE alone, read like Settings reads it, for the `policy` commands."""
+
+    model_config = Settings.model_config
+
+    policy_file: str | None = _same_as_in_settings("policy_file")
+
+
+def load_policy_file() -> str | None:
+    """MODBOT_POLICY_FILE (environment or `.env`), whatever else is set or missing."""
+    return _PolicyFile().policy_file
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings or raise ConfigError with one line per problem, naming the variable."""
     try:

@@ -468,6 +468,18 @@ async def test_same_host_other_scheme_is_another_origin(
     assert "Authorization" not in origin.hits_to("/img")[0].headers
 
 
+async def test_same_host_other_port_is_another_origin(
+    origin: WebServer, make_fetcher: MakeFetcher
+) -> None:
+    """The port is part of the endpoint compared: the same host on another port gets no token."""
+    origin.add("/img", PNG)
+    fetcher = await make_fetcher(token_origins=[f"http://127.0.0.2:{origin.port + 1}"])
+
+    await fetcher.fetch(f"{origin.url}/img", token=TOKEN)
+
+    assert "Authorization" not in origin.hits_to("/img")[0].headers
+
+
 # --- Slack's HTML answer ---------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot.core import messages, taxonomy
-from bot.core.errors import FetchBlocked, FetchFailed, ImageRejected, ScanFailed
+from bot.core.errors import DetectionFailed, FetchBlocked, FetchFailed, ImageRejected, ScanFailed
 from bot.core.messages import ACTION_OK, ACTION_VIOLATION, SlackMessage, common
 from bot.core.model import (
     AlertRef,
@@ -267,6 +267,15 @@ def test_scan_result_allowed_and_shadow() -> None:
         ),
         (ImageRejected("not an image"), "not an image"),
         (FetchFailed("https://x/y", "image too large"), "image too large"),
+        (
+            DetectionFailed("InvalidImageFormatException", "Request has invalid image format"),
+            "Rekognition could not read the image format",
+        ),
+        (
+            DetectionFailed("AccessDeniedException", "not authorized", transient=False),
+            "modbot is not allowed to call Rekognition (access denied)",
+        ),
+        (DetectionFailed("SomeNewException", "?"), "Rekognition error SomeNewException"),
     ],
 )
 def test_could_not_scan_for_automatic_scans(error: ScanFailed, reason: str) -> None:
@@ -277,6 +286,16 @@ def test_could_not_scan_for_automatic_scans(error: ScanFailed, reason: str) -> N
     assert "<@U0POSTER>" in message.text
     assert "<#C0GENERAL>" in message.text
     assert "beach &lt;party&gt; &amp; more.png" in message.text
+
+
+def test_detection_failures_are_put_into_words_here_not_in_the_error() -> None:
+    """The error keeps Rekognition's code and message; the messages package says it in words."""
+    error = DetectionFailed("ThrottlingException", "Rate exceeded", transient=True)
+    assert (error.code, error.detail) == ("ThrottlingException", "Rate exceeded")
+    assert messages.failure_reason(error) == "Rekognition is throttling requests"
+    assert messages.failure_text(error) == "Rekognition is throttling requests: Rate exceeded"
+    blocked = FetchBlocked("http://10.0.0.1/x", "10.0.0.1")
+    assert messages.failure_text(blocked) == str(blocked)
 
 
 def test_could_not_scan_for_moderate() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, inspect, select
@@ -160,6 +161,65 @@ async def test_a_database_from_the_release_before_migrations_is_kept_whole(
         assert await store.status_counts() == {"done": 1}
     finally:
         await store.close()
+
+
+async def test_alert_causes_stored_inside_the_message_move_to_their_own_column(
+    database_url: str,
+) -> None:
+    """A database at 0002 whose alerts keep their causes inside the message JSON: after the
+    upgrade the message is the Slack message alone, and a violation vote still confirms the
+    causes the old row named."""
+    url = async_url(database_url)
+    await migrate.upgrade(url, revision="0002")
+    posted = {"text": "Needs review: Weapons 72.4%", "blocks": [{"type": "section"}]}
+    now = time.time()
+
+    def old_alerts(conn: Connection) -> None:
+        old = Table("alerts", MetaData(), autoload_with=conn)
+        for scan_id, message in (
+            ("s1", {**posted, "causes": ["Weapons", "Explicit Nudity"]}),
+            ("s2", {"text": "alert from before causes were kept"}),
+        ):
+            conn.execute(
+                insert(old).values(
+                    scan_id=scan_id,
+                    sha256="h" * 64,
+                    channel="C0",
+                    ts="1.1",
+                    decision="review",
+                    message=message,
+                    created_at=now,
+                )
+            )
+
+    await _sync(url, old_alerts)
+    store = Store.from_url(url)
+    try:
+        await store.upgrade()
+        assert await _sync(url, _differences) == []
+        assert await store.alert_message("s1") == posted
+        assert await store.alert_message("s2") == {"text": "alert from before causes were kept"}
+        reviews = ReviewStore(store)
+        rule = VoteRule(quorum=1, allowed=None)
+        for scan, causes in (("s1", ("Weapons", "Explicit Nudity")), ("s2", ())):
+            await reviews.open(scan, "h" * 64, "slack")
+            verdict = (await reviews.vote(scan, "U1", True, rule)).verdict
+            assert verdict is not None
+            assert verdict.labels == causes
+    finally:
+        await store.close()
+
+    def downgraded(conn: Connection) -> dict[str, Any]:
+        cfg = migrate.config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+        old = Table("alerts", MetaData(), autoload_with=conn)
+        return {row.scan_id: row.message for row in conn.execute(select(old))}
+
+    assert await _sync(url, downgraded) == {  # 0002's code finds the causes where it kept them
+        "s1": {**posted, "causes": ["Weapons", "Explicit Nudity"]},
+        "s2": {"text": "alert from before causes were kept", "causes": []},
+    }
 
 
 async def test_a_database_with_a_shape_no_release_had_is_refused(database_url: str) -> None:

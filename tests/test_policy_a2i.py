@@ -203,3 +203,25 @@ def test_single_branch_agrees_with_decide(name: str, confidence: float) -> None:
     in_band = any(low <= confidence < high for n, (low, high) in found.items() if n in names)
     review = decide(EXAMPLE, Detection(labels, "7.0"), None).decision is Decision.REVIEW
     assert in_band == review
+
+
+def _printed_conditions(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    from bot.__main__ import main
+
+    assert main(["policy", "a2i-conditions", *argv]) == 0
+    printed: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return printed
+
+
+def test_a2i_conditions_reads_the_policy_file_named_in_dot_env(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`modbot policy a2i-conditions` takes MODBOT_POLICY_FILE from `.env`, as `serve` does;
+    a file given on the command line wins, and with neither the default policy is used."""
+    example = Path(__file__).parent / "data" / "policies" / "example.toml"
+    assert _printed_conditions([], capsys) == a2i_activation_conditions(DEFAULT_POLICY)
+    (tmp_path / ".env").write_text(f"MODBOT_POLICY_FILE={example}\n")  # the tests run in tmp_path
+    assert _printed_conditions([], capsys) == a2i_activation_conditions(EXAMPLE)
+    flat = tmp_path / "flat.toml"
+    flat.write_text("[defaults]\nreview = 90\nflag = 90\n")
+    assert _printed_conditions([str(flat)], capsys) == a2i_activation_conditions(load_policy(flat))

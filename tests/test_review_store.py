@@ -15,6 +15,7 @@ from bot.adapters.database.engine import async_url
 from bot.adapters.database.reviews import ReviewStore, VoteRule
 from bot.adapters.database.scans import Store
 from bot.adapters.database.schema import votes
+from bot.core.model import Decision
 from bot.core.verdict import Verdict
 
 
@@ -65,6 +66,27 @@ async def test_votes_are_kept_per_reviewer_and_only_while_open(
     assert not (await reviews.vote("s1", "U3", True, QUORUM_OF_3)).recorded
     actions = [row["action"] for row in await store.audit_log("s1")]
     assert actions == ["review_started", "vote", "vote", "vote", "verdict"]
+
+
+async def test_a_violation_vote_confirms_the_alerts_causes(
+    store: Store, reviews: ReviewStore
+) -> None:
+    """The labels a violation verdict confirms are the causes begin_alert was given; the alert's
+    Slack message is kept as posted, without them."""
+    await store.begin_alert(
+        "s1", "h" * 64, "C0", Decision.REVIEW, {"text": "alert"}, causes=["Weapons", "Explicit"]
+    )
+    await store.begin_alert("s2", "h" * 64, "C0", Decision.REVIEW, {"text": "alert"}, causes=[])
+    for scan in ("s1", "s2"):
+        await reviews.open(scan, "h" * 64, "slack")
+        await reviews.vote(scan, "U1", True, QUORUM_OF_2)
+    assert await store.alert_message("s1") == {"text": "alert"}
+    first = (await reviews.vote("s1", "U2", True, QUORUM_OF_2)).verdict
+    assert first is not None
+    assert first.labels == ("Weapons", "Explicit")
+    second = (await reviews.vote("s2", "U2", True, QUORUM_OF_2)).verdict
+    assert second is not None
+    assert second.labels == ()
 
 
 async def test_concurrent_votes_on_one_review_see_each_other(reviews: ReviewStore) -> None:

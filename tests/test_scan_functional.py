@@ -18,6 +18,7 @@ from tests.harness import (
     REVIEW_COLOR,
     Bot,
     Stack,
+    http_bot,
 )
 
 
@@ -189,6 +190,8 @@ async def test_rekognition_errors_are_visible_and_throttling_is_retried(
     [note] = stack.alerts()
     assert note["text"].startswith("Could not scan")
     assert "Rekognition could not read the image format" in note["text"]
+    [failed] = [r for r in await bot.runtime.store.audit_log() if r["action"] == "scan_failed"]
+    assert failed["detail"]["error"] == "Rekognition could not read the image format"
     stack.aws.fail_next("ThrottlingException", count=2)
     await bot.event(_upload_event(stack, FLAG_COLOR, name="b.png"))
     await bot.idle()
@@ -248,6 +251,33 @@ async def test_auth_test_is_called_once_at_start(stack: Stack, bot: Bot) -> None
     assert {reply["status"] for reply in replies} == {200}
     await bot.idle()
     assert len(stack.slack.calls_to("auth.test")) == 1
+
+
+async def test_auth_test_failing_at_start_is_asked_again_once_by_the_first_requests(
+    stack: Stack,
+) -> None:
+    """Slack cannot answer auth.test at start: the bot starts anyway, and the first burst of
+    events asks once more between them, then scans as usual."""
+    stack.slack.fail_next("auth.test", 200, {"ok": False, "error": "fatal_error"})
+    async with http_bot(stack) as bot:
+        assert len(stack.slack.calls_to("auth.test")) == 1
+        events = [_upload_event(stack, REVIEW_COLOR, name=f"r{n}.png") for n in range(5)]
+        replies = await asyncio.gather(*(bot.event(event) for event in events))
+        assert {reply["status"] for reply in replies} == {200}
+        await bot.idle()
+        assert len(stack.slack.calls_to("auth.test")) == 2
+        assert len(stack.alerts()) == 5
+
+
+async def test_the_bots_own_upload_is_not_scanned(stack: Stack, bot: Bot) -> None:
+    """An image event from the bot's own user (as auth.test names it) is dropped by Bolt."""
+    file = stack.upload(REVIEW_COLOR)
+    own = payloads.message_event(GENERAL, stack.slack.bot_user, text="mine", files=[file])
+    assert (await bot.event(own))["status"] == 200
+    await bot.event(_upload_event(stack, CLEAN_COLOR))  # scanned, so the first had its turn
+    await bot.idle()
+    assert stack.rekognition_calls() == 1
+    assert stack.alerts() == []
 
 
 async def test_token_slack_refuses_stops_the_start_with_one_line(stack: Stack) -> None:

@@ -84,7 +84,12 @@ async def test_detections_round_trip_by_hash(store: Store) -> None:
 async def test_earliest_alert_for_the_same_bytes(store: Store) -> None:
     """A re-post finds the first alert for its bytes, not its own."""
     [first, second] = await store.accept([_request("a"), _request("b")])
-    assert await store.begin_alert(first, "h" * 64, "C0", Decision.REVIEW, {"text": "x"}) is None
+    assert (
+        await store.begin_alert(
+            first, "h" * 64, "C0", Decision.REVIEW, {"text": "x"}, causes=["Weapons"]
+        )
+        is None
+    )
     assert await store.earliest_alert("h" * 64, excluding=second) is None  # only an intent yet
     await store.complete_alert(first, AlertRef("C0", "1.1", "https://p/1"))
     assert await store.earliest_alert("h" * 64, excluding=second) == AlertRef(
@@ -98,8 +103,11 @@ async def test_earliest_alert_for_the_same_bytes(store: Store) -> None:
 async def test_alert_intent_is_reported_once_posted_or_not(store: Store) -> None:
     """A second begin_alert for the same scan says an earlier intent exists (crash recovery)."""
     [scan] = await store.accept([_request("a")])
-    assert await store.begin_alert(scan, "h" * 64, "C0", Decision.FLAG, {"text": "x"}) is None
-    earlier = await store.begin_alert(scan, "h" * 64, "C0", Decision.FLAG, {"text": "x"})
+    assert (
+        await store.begin_alert(scan, "h" * 64, "C0", Decision.FLAG, {"text": "x"}, causes=[])
+        is None
+    )
+    earlier = await store.begin_alert(scan, "h" * 64, "C0", Decision.FLAG, {"text": "x"}, causes=[])
     assert earlier is not None
     assert await store.alert_for(scan) is None
     await store.complete_alert(scan, AlertRef("C0", "2.2"))
@@ -189,7 +197,10 @@ async def test_concurrent_alert_intents_for_one_scan_let_one_post(store: Store) 
     """Of several begin_alert calls for one scan at once, exactly one is told to post."""
     [scan] = await store.accept([_request("a")])
     earlier = await asyncio.gather(
-        *(store.begin_alert(scan, "h" * 64, "C0", Decision.FLAG, {"n": n}) for n in range(6))
+        *(
+            store.begin_alert(scan, "h" * 64, "C0", Decision.FLAG, {"n": n}, causes=[])
+            for n in range(6)
+        )
     )
     assert sum(1 for when in earlier if when is None) == 1
 

@@ -404,6 +404,8 @@ def _failure_text(status: LoopStatus) -> str:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, DetectionFailed) and exc.code == "HumanLoopQuotaExceededException":
         return "A2I human loop quota exceeded (too many reviews in progress)"
+    if isinstance(exc, DetectionFailed):
+        return messages.failure_text(exc)
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code')}: {error.get('Message')}"

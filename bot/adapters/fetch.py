@@ -30,7 +30,9 @@ from bot.core.errors import FetchBlocked, FetchFailed, SlackFileNotAccessible
 
 log = logging.getLogger(__name__)
 
-Origin = tuple[str, str, int]  # (scheme, host, port): what the token and trust rules compare
+# (scheme, host, port): where a URL points, as the token and trust rules compare it (the web's
+# "origin"; not core.model.Origin, where an image was posted)
+Endpoint = tuple[str, str, int]
 
 _SCHEMES = frozenset({"http", "https"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -62,7 +64,7 @@ class _Policy:
     """The address rules shared by the resolver and the connector."""
 
     allow: tuple[Network, ...]
-    trusted: frozenset[Origin]
+    trusted: frozenset[Endpoint]
 
     def trusts_host(self, host: str, port: int) -> bool:
         # The resolver sees no scheme; a trusted host:port is the operator's server either way.
@@ -116,7 +118,7 @@ class _VettedConnector(aiohttp.TCPConnector):
         timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
     ) -> Connection:
         conn = await super().connect(req, traces, timeout)
-        if _origin(req.url) in self._policy.trusted:
+        if _endpoint(req.url) in self._policy.trusted:
             return conn
         peer = conn.transport.get_extra_info("peername") if conn.transport else None
         why = self._policy.refusal(str(peer[0])) if peer else "no peer address"
@@ -141,10 +143,10 @@ class Fetcher:
         resolver: AbstractResolver | None = None,
         user_agent: str = "modbot",
     ) -> None:
-        self._token_origins = frozenset(_parse_origin(text) for text in token_origins)
+        self._token_origins = frozenset(_parse_endpoint(text) for text in token_origins)
         self._policy = _Policy(
             allow=tuple(allow_networks),
-            trusted=frozenset(_parse_origin(text) for text in trusted_origins),
+            trusted=frozenset(_parse_endpoint(text) for text in trusted_origins),
         )
         self._max_bytes = max_bytes
         self._timeout = timeout
@@ -200,7 +202,7 @@ class Fetcher:
         hop = start
         for _ in range(self._max_redirects + 1):
             hop = self._vet(hop, shown)
-            if _origin(hop) not in self._token_origins:
+            if _endpoint(hop) not in self._token_origins:
                 # A server outside Slack chooses every later hop: if it redirects back to a
                 # Slack origin it must not get the bot's token attached to a URL it picked.
                 token = None
@@ -218,7 +220,7 @@ class Fetcher:
 
     def _vet(self, hop: URL, shown: str) -> URL:
         """Refuse an IP-literal host that is not allowed; aiohttp connects to those unresolved."""
-        if _origin(hop) in self._policy.trusted:
+        if _endpoint(hop) in self._policy.trusted:
             return hop
         host = hop.raw_host or ""
         address = parse_host(host)
@@ -241,7 +243,7 @@ class Fetcher:
         if self._session is None:
             raise RuntimeError("use Fetcher inside 'async with'")
         headers = {}
-        if token and _origin(hop) in self._token_origins:
+        if token and _endpoint(hop) in self._token_origins:
             headers[hdrs.AUTHORIZATION] = f"Bearer {token}"
         async with self._session.get(hop, headers=headers, allow_redirects=False) as resp:
             if resp.status in _REDIRECTS:
@@ -250,7 +252,7 @@ class Fetcher:
             content_type = resp.content_type if hdrs.CONTENT_TYPE in resp.headers else None
             # Slack answers a token without files:read with its login page, sometimes after a
             # redirect to the workspace's own origin; that is a setup problem, not a bad image.
-            from_slack = {_origin(hop), _origin(start)} & self._token_origins
+            from_slack = {_endpoint(hop), _endpoint(start)} & self._token_origins
             if content_type == "text/html" and from_slack:
                 raise SlackFileNotAccessible(shown)
             data = await self._read_capped(resp, shown)
@@ -272,14 +274,14 @@ class Fetcher:
         return bytes(body)
 
 
-def _parse_origin(text: str) -> Origin:
+def _parse_endpoint(text: str) -> Endpoint:
     url = URL(text)
     if url.scheme not in _SCHEMES or not url.raw_host:
         raise ValueError(f"not an http(s) origin: {text!r}")
-    return _origin(url)
+    return _endpoint(url)
 
 
-def _origin(url: URL) -> Origin:
+def _endpoint(url: URL) -> Endpoint:
     return (url.scheme, url.raw_host or "", url.port or 0)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bot.adapters.ratelimit import RateLimiter
 from bot.core.errors import DetectionFailed
 from bot.core.model import ContentType, Detection, Label
+from bot.core.pacing import calls_in_flight
 
 if TYPE_CHECKING:
     from mypy_boto3_rekognition import RekognitionClient
@@ -130,7 +130,7 @@ class RekognitionDetector:
         self._max_attempts = max_attempts
         self._base_delay = base_delay
         self._max_delay = max_delay
-        workers = min(64, max(4, math.ceil(limiter.ceiling * 2)))
+        workers = calls_in_flight(limiter.ceiling)
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="rekognition")
 
     def close(self) -> None:

@@ -86,10 +86,11 @@ class Notifier(Protocol):
 
 
 def web_client(
-    token: str, base_url: str, session: aiohttp.ClientSession | None = None
+    token: str | None, base_url: str, session: aiohttp.ClientSession | None = None
 ) -> AsyncWebClient:
     """One client for the whole app; Bolt copies its base URL, session and retry handlers into
-    the client it makes per request.
+    the client it makes per request (Bolt's own copy has no token: its authorize hook gives
+    each request the bot token).
 
     With a shared session connections to Slack are kept alive (without one slack_sdk opens a
     new connection for every call). Slack's 429 answers are retried after Retry-After, 5xx and

@@ -8,7 +8,8 @@ class ModbotError(Exception):
 
 
 class ScanFailed(ModbotError):
-    """An image could not be scanned. `reason` is plain words shown after "Could not scan"."""
+    """An image could not be scanned. `reason` says why (plain words, or a code that
+    bot/core/messages/failures.py turns into words); `detail` is what the source said."""
 
     transient = False  # True: worth retrying later (network blips, throttling)
 
@@ -60,23 +61,13 @@ class ImageRejected(ScanFailed):
 
 
 class DetectionFailed(ScanFailed):
-    """Rekognition refused or failed the call. `code` is the AWS error code."""
+    """Rekognition refused or failed the call. `code` is the AWS error code (also the `reason`:
+    messages.failure_reason puts it into words)."""
 
     def __init__(self, code: str, message: str, *, transient: bool = False) -> None:
-        super().__init__(_DETECTION_REASONS.get(code, f"Rekognition error {code}"), message)
+        super().__init__(code, message)
         self.code = code
         self.transient = transient
-
-
-_DETECTION_REASONS = {
-    "InvalidImageFormatException": "Rekognition could not read the image format",
-    "ImageTooLargeException": "image too large for Rekognition",
-    "InvalidParameterException": "Rekognition refused the image (too small or malformed)",
-    "AccessDeniedException": "modbot is not allowed to call Rekognition (access denied)",
-    "ThrottlingException": "Rekognition is throttling requests",
-    "ProvisionedThroughputExceededException": "Rekognition request quota exceeded",
-    "InternalServerError": "Rekognition had an internal error",
-}
 
 
 class ReviewFailed(ModbotError):

@@ -304,12 +304,12 @@ class Pipeline:
                 await self._retry_later(pending, failure, exc.retry_after, bug=False)
                 return False
             log.error("scan %s: could not tell the caller (%s): %s", pending.scan_id, exc, failure)
-        await self._store.finish(pending.scan_id, error=failure.reason)
+        await self._store.finish(pending.scan_id, error=messages.failure_reason(failure))
         return True
 
     async def _notes_posted(self, notes: Sequence[Note]) -> None:
         for note in notes:
-            await self._store.finish(note.scan_id, error=note.error.reason)
+            await self._store.finish(note.scan_id, error=messages.failure_reason(note.error))
             self._work.release(note.scan_id)
 
     def _notes_released(self, notes: Sequence[Note]) -> None:
@@ -322,7 +322,7 @@ class Pipeline:
             log.error(
                 "scan %s: Could not scan note not posted (%s): %s", note.scan_id, why, note.error
             )
-            await self._store.finish(note.scan_id, error=note.error.reason)
+            await self._store.finish(note.scan_id, error=messages.failure_reason(note.error))
             self._work.release(note.scan_id)
 
     async def _scan(self, pending: PendingScan) -> None:
@@ -457,14 +457,14 @@ class Pipeline:
             and history.open_review is None
         )
         message = messages.alert(report, source_link=source_link, review_buttons=buttons)
-        record = {**message.as_kwargs(), "causes": [label.name for label in report.outcome.causes]}
         self._work.alert_due(report.scan_id)
         earlier_intent = await self._store.begin_alert(
             report.scan_id,
             report.sha256,
             self._notifier.alert_channel,
             report.outcome.decision,
-            record,
+            message.as_kwargs(),
+            causes=[label.name for label in report.outcome.causes],
         )
         alert = None
         if earlier_intent is not None:  # posted before a crash? Slack's history knows

@@ -264,10 +264,9 @@ async def _alert_has_buttons(conn: AsyncConnection, scan_id: str) -> bool:
 
 
 async def _alert_causes(conn: AsyncConnection, scan_id: str) -> tuple[str, ...]:
-    message = (
-        await conn.execute(select(alerts.c.message).where(alerts.c.scan_id == scan_id))
+    causes = (
+        await conn.execute(select(alerts.c.causes).where(alerts.c.scan_id == scan_id))
     ).scalar_one_or_none()
-    causes = message.get("causes") if isinstance(message, dict) else None
     return tuple(str(cause) for cause in causes or ())
 
 

@@ -322,9 +322,12 @@ class Store:
         channel: str,
         decision: Decision,
         message: dict[str, Any],
+        *,
+        causes: Sequence[str],
     ) -> float | None:
-        """Record the intent to post an alert. Returns when an earlier intent was recorded,
-        if one exists (its post may or may not have reached Slack), else None."""
+        """Record the intent to post an alert: the Slack message as it will be posted, and the
+        names of the labels that caused it. Returns when an earlier intent was recorded, if one
+        exists (its post may or may not have reached Slack), else None."""
         now = time.time()
         async with self.write() as conn:
             insert_new = insert_ignoring_duplicates(conn.dialect.name)
@@ -337,6 +340,7 @@ class Store:
                     ts=None,
                     decision=decision.value,
                     message=message,
+                    causes=list(causes),
                     created_at=now,
                 )
                 .returning(alerts.c.scan_id)

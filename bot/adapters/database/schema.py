@@ -59,6 +59,8 @@ alerts = Table(
     Column("decision", String(16), nullable=False),
     Column("message", JSON),  # text and blocks as posted, so a verdict can update the alert
     Column("created_at", Float, nullable=False),
+    # The label names that made the decision: a "violation" vote confirms these labels.
+    Column("causes", JSON),
 )
 
 # Slack event ids already taken in: a redelivery (X-Slack-Retry-Num) produces nothing new.

@@ -1,7 +1,9 @@
 """Every user-facing text and Block Kit layout modbot posts, in one package: shared pieces in
-`common`, scan results and alerts in `scan`, human review in `review`."""
+`common`, scan results and alerts in `scan`, why a scan failed in `failures`, human review in
+`review`."""
 
 from bot.core.messages.common import ACTION_OK, ACTION_VIOLATION, SlackMessage
+from bot.core.messages.failures import failure_reason, failure_text
 from bot.core.messages.review import (
     a2i_review_started,
     already_decided,
@@ -33,6 +35,8 @@ __all__ = [
     "already_decided",
     "could_not_scan",
     "could_not_scan_all",
+    "failure_reason",
+    "failure_text",
     "no_images",
     "policy_summary",
     "resolved_alert",

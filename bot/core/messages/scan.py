@@ -30,6 +30,7 @@ from bot.core.messages.common import (
     short_id,
     user_ref,
 )
+from bot.core.messages.failures import failure_reason
 from bot.core.model import ChannelMode, Label, ScanReport, ScanRequest, Trigger
 from bot.core.policy import Policy, thresholds_for
 
@@ -224,7 +225,7 @@ def _unscanned(request: ScanRequest) -> str:
 
 def could_not_scan(error: ScanFailed, request: ScanRequest) -> SlackMessage:
     """'Could not scan …: <reason>' — for the caller, or a note in the alerts channel."""
-    text = f"Could not scan {_unscanned(request)}: {escape(error.reason)}"
+    text = f"Could not scan {_unscanned(request)}: {escape(failure_reason(error))}"
     blocks: list[dict[str, Any]] = [section(f":x: {text}"[:MAX_SECTION_CHARS])]
     if error.transient:
         blocks.append(context("This looks temporary; trying again later may work."))
@@ -241,7 +242,7 @@ def could_not_scan_all(failures: Sequence[tuple[ScanFailed, ScanRequest]]) -> Sl
     if len(failures) == 1:
         return could_not_scan(*failures[0])
     lines = [
-        f"• {_unscanned(request)}: {escape(error.reason)}"
+        f"• {_unscanned(request)}: {escape(failure_reason(error))}"
         for error, request in failures[:MAX_NOTE_LINES]
     ]
     rest = len(failures) - len(lines)
