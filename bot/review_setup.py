@@ -11,12 +11,13 @@ import boto3
 from botocore.config import Config
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.a2i import A2IConfig, A2IReviews
+from bot.adapters.a2i import A2IClient
 from bot.adapters.database.reviews import ReviewStore
 from bot.adapters.database.scans import Store
 from bot.adapters.rekognition import Detector
 from bot.adapters.slack import Notifier
 from bot.core.model import AlertRef, Detection, History, ScanReport
+from bot.orchestration.a2i_review import A2IConfig, A2IReviews
 from bot.orchestration.slack_review import Reviewers, SlackVotes
 from bot.orchestration.supervisor import Supervisor
 from bot.orchestration.verdicts import VerdictReporter
@@ -39,6 +40,7 @@ class ReviewSetup:
     backend: ReviewBackend | None
     votes: SlackVotes | None = None  # the vote handler's entry point (slack backend)
     a2i: A2IReviews | None = None  # owns the scan call for the `flow` trigger
+    a2i_client: A2IClient | None = None
 
     async def detect_with_flow(
         self, scan_id: str, image: bytes, min_confidence: float
@@ -83,8 +85,10 @@ async def build_review_backend(
         supervisor.start("review-reminders", lambda: votes.run_reminders(tick))
         setup = ReviewSetup(votes, votes=votes)
     else:
+        client_a2i = _a2i_client(settings)
         a2i = _a2i_backend(
             settings,
+            loops=client_a2i,
             store=store,
             reviews=reviews,
             notifier=notifier,
@@ -94,35 +98,48 @@ async def build_review_backend(
         supervisor.start("a2i-poller", a2i.run_poller)
         if settings.a2i_events_queue_url:
             supervisor.start("a2i-events", a2i.consume_events)
-        setup = ReviewSetup(a2i, a2i=a2i)
+        setup = ReviewSetup(a2i, a2i=a2i, a2i_client=client_a2i)
     try:
         yield setup
     finally:
-        if setup.a2i is not None:
-            setup.a2i.close()
+        if setup.a2i_client is not None:
+            setup.a2i_client.close()
+
+
+def _a2i_client(settings: Settings) -> A2IClient:
+    assert settings.s3_bucket  # checked by Settings for the a2i backend
+    session = boto3.session.Session()
+    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    region = settings.region
+    return A2IClient(
+        bucket=settings.s3_bucket,
+        s3=session.client("s3", region_name=region, config=config),
+        a2i=session.client("sagemaker-a2i-runtime", region_name=region, config=config),
+        sqs=(
+            session.client("sqs", region_name=region, config=config)
+            if settings.a2i_events_queue_url
+            else None
+        ),
+        queue_url=settings.a2i_events_queue_url,
+    )
 
 
 def _a2i_backend(
     settings: Settings,
     *,
+    loops: A2IClient,
     store: Store,
     reviews: ReviewStore,
     notifier: Notifier,
     reporter: VerdictReporter,
     detector: Detector,
 ) -> A2IReviews:
-    assert settings.a2i_flow_definition_arn  # both checked by Settings for the a2i backend
-    assert settings.s3_bucket
-    session = boto3.session.Session()
-    config = Config(retries={"mode": "standard", "max_attempts": 5})
-    region = settings.region
+    assert settings.a2i_flow_definition_arn  # checked by Settings for the a2i backend
     return A2IReviews(
         config=A2IConfig(
             flow_definition_arn=settings.a2i_flow_definition_arn,
-            bucket=settings.s3_bucket,
             prefix=settings.s3_prefix,
             trigger=settings.a2i_trigger.value,
-            queue_url=settings.a2i_events_queue_url,
             poll_seconds=settings.a2i_poll_seconds,
         ),
         retry=settings.retry,
@@ -131,11 +148,5 @@ def _a2i_backend(
         notifier=notifier,
         reporter=reporter,
         detector=detector,
-        s3=session.client("s3", region_name=region, config=config),
-        a2i=session.client("sagemaker-a2i-runtime", region_name=region, config=config),
-        sqs=(
-            session.client("sqs", region_name=region, config=config)
-            if settings.a2i_events_queue_url
-            else None
-        ),
+        loops=loops,
     )

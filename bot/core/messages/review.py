@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.core.errors import DetectionFailed
 from bot.core.messages.common import SlackMessage, code, context, escape, section, user_ref
 from bot.core.verdict import Verdict
 
@@ -113,3 +114,24 @@ def already_decided() -> str:
 def vote_recorded(violation: bool) -> str:
     choice = "violation" if violation else "no violation"
     return f"Your vote ({choice}) is recorded. You can change it until a verdict is reached."
+
+
+def a2i_loop_failure(status: str, failure_code: str | None, failure_reason: str | None) -> str:
+    """Why an A2I human loop ended without answers (shown after "Human review did not finish")."""
+    if status == "Stopped":
+        return "the human loop was stopped"
+    if failure_code == "Expired":
+        return "the human loop expired before the workers answered"
+    return f"the human loop failed: {failure_reason or failure_code or 'unknown'}"
+
+
+def review_error(exc: BaseException) -> str:
+    """An error that kept a review from starting or finishing, in plain words."""
+    if isinstance(exc, DetectionFailed) and exc.code == "HumanLoopQuotaExceededException":
+        return "A2I human loop quota exceeded (too many reviews in progress)"
+    return str(exc)
+
+
+def review_not_started(exc: BaseException) -> str:
+    """The stored detail of a review that could not be started."""
+    return f"could not start: {review_error(exc)}"
