@@ -16,6 +16,7 @@ from bot.adapters.database.reviews import ReviewStore
 from bot.adapters.database.scans import Store
 from bot.adapters.rekognition import Detector
 from bot.adapters.slack import Notifier
+from bot.adapters.slack_directory import SlackDirectory
 from bot.core.model import AlertRef, Detection, History, ScanReport
 from bot.orchestration.a2i_review import A2IConfig, A2IReviews
 from bot.orchestration.slack_review import Reviewers, SlackVotes
@@ -77,7 +78,7 @@ async def build_review_backend(
             reviews=reviews,
             notifier=notifier,
             reporter=reporter,
-            reviewers=Reviewers(client, settings.reviewers),
+            reviewers=Reviewers(SlackDirectory(client), settings.reviewers),
             quorum=settings.review_quorum,
             remind_after=settings.review_remind_minutes * 60,
         )

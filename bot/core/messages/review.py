@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.core.errors import DetectionFailed
 from bot.core.messages.common import SlackMessage, code, context, escape, section, user_ref
+from bot.core.slack_ids import is_user_group
 from bot.core.verdict import Verdict
 
 
@@ -26,8 +27,8 @@ def duration(seconds: float) -> str:
 
 
 def _who(reviewers: Sequence[str]) -> str:
-    groups = [f"<!subteam^{r}>" for r in reviewers if r.startswith("S")]
-    users = [user_ref(r) for r in reviewers if not r.startswith("S")]
+    groups = [f"<!subteam^{r}>" for r in reviewers if is_user_group(r)]
+    users = [user_ref(r) for r in reviewers if not is_user_group(r)]
     return ", ".join(users + groups)
 
 
