@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
 import boto3
 from botocore.config import Config
@@ -17,23 +16,13 @@ from bot.adapters.database.scans import Store
 from bot.adapters.rekognition import Detector
 from bot.adapters.slack import Notifier
 from bot.adapters.slack_directory import SlackDirectory
-from bot.core.model import AlertRef, Detection, History, ScanReport
+from bot.core.model import Detection
 from bot.orchestration.a2i_review import A2IConfig, A2IReviews
+from bot.orchestration.review import ReviewBackend
 from bot.orchestration.slack_review import Reviewers, SlackVotes
 from bot.orchestration.supervisor import Supervisor
 from bot.orchestration.verdicts import VerdictReporter
 from bot.settings import ReviewBackendName, Settings
-
-
-class ReviewBackend(Protocol):
-    """Starts human reviews and knows their state; verdicts come back in the alert's thread."""
-
-    buttons: bool  # the alert carries vote buttons
-    name: str
-
-    async def start(self, report: ScanReport, alert: AlertRef, image: bytes) -> None: ...
-
-    async def history(self, sha256: str, scan_id: str) -> History: ...
 
 
 @dataclass

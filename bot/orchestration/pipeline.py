@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 from bot.adapters.database.scans import PendingScan, Store
 from bot.adapters.fetch import Fetcher
@@ -34,6 +33,7 @@ from bot.core.policy import Policy, decide
 from bot.core.retry import RetryPolicy
 from bot.core.verdict import apply_history
 from bot.orchestration.notes import Note, NoteOutbox
+from bot.orchestration.review import ReviewBackend
 from bot.orchestration.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -41,16 +41,6 @@ log = logging.getLogger(__name__)
 
 class NotAnImage(Exception):
     """Raised for content that never claimed to be an image (a web page link): skipped quietly."""
-
-
-class ReviewStarter(Protocol):
-    """What the pipeline needs from a review backend."""
-
-    buttons: bool  # the alert itself carries vote buttons
-
-    async def start(self, report: ScanReport, alert: AlertRef, image: bytes) -> None: ...
-
-    async def history(self, sha256: str, scan_id: str) -> History: ...
 
 
 # Makes the Rekognition call for one scan: (scan id, prepared image, MinConfidence).
@@ -90,7 +80,7 @@ class Pipeline:
         detect: ScanDetect,
         notifier: Notifier,
         policy: Policy,
-        reviews: ReviewStarter | None,
+        reviews: ReviewBackend | None,
         config: PipelineConfig,
     ) -> None:
         self._store = store

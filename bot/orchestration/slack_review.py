@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from typing import Protocol
 
 from bot.adapters.database.reviews import ReviewStore, VoteRule
@@ -15,16 +14,10 @@ from bot.adapters.slack import Notifier, SlackUnavailable
 from bot.core import messages
 from bot.core.model import AlertRef, History, ScanReport
 from bot.core.slack_ids import is_user_group
+from bot.orchestration.review import VoteResult
 from bot.orchestration.verdicts import VerdictReporter, review_history
 
 log = logging.getLogger(__name__)
-
-
-class VoteResult(StrEnum):
-    REFUSED = "refused"  # not an allowed reviewer: nothing recorded
-    CLOSED = "closed"  # a verdict already exists (or there is no such review)
-    RECORDED = "recorded"  # counted; the quorum is not reached yet
-    DECIDED = "decided"  # this vote produced the verdict
 
 
 class ReviewerDirectory(Protocol):
