@@ -105,6 +105,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             notifier=notifier,
             policy=policy,
             reviews=reviews.backend,
+            ledger=reviews.ledger,
             config=PipelineConfig(
                 bot_token=token,
                 workers=min(64, max(8, concurrency + 4)),

@@ -18,6 +18,7 @@ from bot.adapters.slack import Notifier
 from bot.adapters.slack_directory import SlackDirectory
 from bot.core.model import Detection
 from bot.orchestration.a2i_review import A2IConfig, A2IReviews
+from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.review import ReviewBackend
 from bot.orchestration.slack_review import Reviewers, SlackVotes
 from bot.orchestration.supervisor import Supervisor
@@ -28,6 +29,7 @@ from bot.settings import ReviewBackendName, Settings
 @dataclass
 class ReviewSetup:
     backend: ReviewBackend | None
+    ledger: ReviewLedger
     votes: SlackVotes | None = None  # the vote handler's entry point (slack backend)
     a2i: A2IReviews | None = None  # owns the scan call for the `flow` trigger
     a2i_client: A2IClient | None = None
@@ -55,9 +57,10 @@ async def build_review_backend(
     The caller closes the supervisor (stopping the tasks) before this context exits.
     """
     if settings.review_backend is ReviewBackendName.NONE:
-        yield ReviewSetup(None)
+        yield ReviewSetup(None, ReviewLedger(store))
         return
     reviews = ReviewStore(store)
+    ledger = ReviewLedger(store, reviews)
     reporter = VerdictReporter(store, reviews, notifier, retry=settings.retry)
     supervisor.start("verdict-reporter", reporter.run)
     setup: ReviewSetup
@@ -73,13 +76,12 @@ async def build_review_backend(
         )
         tick = min(reminder_tick, settings.review_remind_minutes * 60)
         supervisor.start("review-reminders", lambda: votes.run_reminders(tick))
-        setup = ReviewSetup(votes, votes=votes)
+        setup = ReviewSetup(votes, ledger, votes=votes)
     else:
         client_a2i = _a2i_client(settings)
         a2i = _a2i_backend(
             settings,
             loops=client_a2i,
-            store=store,
             reviews=reviews,
             notifier=notifier,
             reporter=reporter,
@@ -88,7 +90,7 @@ async def build_review_backend(
         supervisor.start("a2i-poller", a2i.run_poller)
         if settings.a2i_events_queue_url:
             supervisor.start("a2i-events", a2i.consume_events)
-        setup = ReviewSetup(a2i, a2i=a2i, a2i_client=client_a2i)
+        setup = ReviewSetup(a2i, ledger, a2i=a2i, a2i_client=client_a2i)
     try:
         yield setup
     finally:
@@ -118,7 +120,6 @@ def _a2i_backend(
     settings: Settings,
     *,
     loops: A2IClient,
-    store: Store,
     reviews: ReviewStore,
     notifier: Notifier,
     reporter: VerdictReporter,
@@ -133,7 +134,6 @@ def _a2i_backend(
             poll_seconds=settings.a2i_poll_seconds,
         ),
         retry=settings.retry,
-        store=store,
         reviews=reviews,
         notifier=notifier,
         reporter=reporter,

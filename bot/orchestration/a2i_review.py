@@ -16,16 +16,15 @@ from urllib.parse import urlsplit
 
 from bot.adapters.a2i import LoopEvent, LoopStatus
 from bot.adapters.database.reviews import Review, ReviewStore
-from bot.adapters.database.scans import Store
 from bot.adapters.images.budget import prepare_within_budget
 from bot.adapters.rekognition import Detector, HumanLoopRequest, S3Image
 from bot.adapters.slack import Notifier
 from bot.core import messages
 from bot.core.errors import ModbotError, ReviewFailed
-from bot.core.model import AlertRef, Detection, History, ScanReport
+from bot.core.model import AlertRef, Detection, ScanReport
 from bot.core.retry import RetryPolicy
 from bot.core.verdict import Verdict, a2i_answers, a2i_verdict
-from bot.orchestration.verdicts import VerdictReporter, review_history
+from bot.orchestration.verdicts import VerdictReporter
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,6 @@ class A2IReviews:
         self,
         *,
         config: A2IConfig,
-        store: Store,
         reviews: ReviewStore,
         notifier: Notifier,
         reporter: VerdictReporter,
@@ -100,7 +98,6 @@ class A2IReviews:
     ) -> None:
         self._config = config
         self._retry = retry
-        self._store = store
         self._reviews = reviews
         self._notifier = notifier
         self._reporter = reporter
@@ -187,9 +184,6 @@ class A2IReviews:
         fmt = fmt or ("PNG" if data[:4] == b"\x89PNG" else "JPEG")
         key = f"{self._config.prefix}{scan_id}.{'png' if fmt == 'PNG' else 'jpg'}"
         return await self._loops.put_image(key, data, fmt)
-
-    async def history(self, sha256: str, scan_id: str) -> History:
-        return await review_history(self._store, self._reviews, sha256, scan_id)
 
     # -- completion ----------------------------------------------------------------------
 

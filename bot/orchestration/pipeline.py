@@ -32,6 +32,7 @@ from bot.core.payloads import IMAGE_EXTENSIONS, claims_image, extension
 from bot.core.policy import Policy, decide
 from bot.core.retry import RetryPolicy
 from bot.core.verdict import apply_history
+from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.notes import Note, NoteOutbox
 from bot.orchestration.review import ReviewBackend
 from bot.orchestration.workqueue import WorkQueue
@@ -82,6 +83,7 @@ class Pipeline:
         policy: Policy,
         reviews: ReviewBackend | None,
         config: PipelineConfig,
+        ledger: ReviewLedger | None = None,
     ) -> None:
         self._store = store
         self._fetcher = fetcher
@@ -89,6 +91,7 @@ class Pipeline:
         self._notifier = notifier
         self._policy = policy
         self._reviews = reviews
+        self._ledger = ledger or ReviewLedger(store)
         self._config = config
         self._work = WorkQueue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -320,11 +323,7 @@ class Pipeline:
         data = await self._download(request)
         sha256 = await asyncio.to_thread(_sha256, data)
         detection, reused = await self._detection(pending.scan_id, sha256, data)
-        if self._reviews is not None:
-            history = await self._reviews.history(sha256, pending.scan_id)
-        else:
-            earlier = await self._store.earliest_alert(sha256, excluding=pending.scan_id)
-            history = History(earlier_alert=earlier)
+        history = await self._ledger.history(sha256, pending.scan_id)
         history = await self._linked(history)
         outcome = apply_history(decide(self._policy, detection, request.origin.channel), history)
         report = ScanReport(pending.scan_id, request, detection, outcome, sha256, reused, history)

@@ -6,18 +6,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
-from bot.core.model import AlertRef, History, ScanReport
+from bot.core.model import AlertRef, ScanReport
 
 
 class ReviewBackend(Protocol):
-    """Starts human reviews; verdicts come back in the alert's thread (VerdictReporter)."""
+    """Starts human reviews; verdicts come back in the alert's thread (VerdictReporter), and
+    what reviews settled is read from the ReviewLedger, not from the backend."""
 
     buttons: bool  # the alert itself carries vote buttons
     name: str
 
     async def start(self, report: ScanReport, alert: AlertRef, image: bytes) -> None: ...
-
-    async def history(self, sha256: str, scan_id: str) -> History: ...
 
 
 class VoteResult(StrEnum):

@@ -12,10 +12,10 @@ from bot.adapters.database.reviews import ReviewStore, VoteRule
 from bot.adapters.database.scans import Store
 from bot.adapters.slack import Notifier, SlackUnavailable
 from bot.core import messages
-from bot.core.model import AlertRef, History, ScanReport
+from bot.core.model import AlertRef, ScanReport
 from bot.core.slack_ids import is_user_group
 from bot.orchestration.review import VoteResult
-from bot.orchestration.verdicts import VerdictReporter, review_history
+from bot.orchestration.verdicts import VerdictReporter
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,6 @@ class SlackVotes:
             )
             await self._notifier.reply(alert, started)
             self._reporter.wake()  # votes cast on the fresh alert may already have decided
-
-    async def history(self, sha256: str, scan_id: str) -> History:
-        return await review_history(self._store, self._reviews, sha256, scan_id)
 
     async def vote(self, scan_id: str, user: str, violation: bool) -> VoteResult:
         if not await self._reviewers.allows(user):
