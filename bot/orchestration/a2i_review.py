@@ -119,7 +119,7 @@ class A2IReviews:
     async def start(self, report: ScanReport, alert: AlertRef, image: bytes) -> None:
         scan_id = report.scan_id
         name = loop_name(scan_id)
-        arn = report.detection.human_loop_arn
+        arn = report.detection.review_ref
         if self._config.trigger == "flow":
             if arn is None:
                 return  # the flow definition's conditions asked for no human review
@@ -163,13 +163,13 @@ class A2IReviews:
         detection = await self._detector.detect(
             location, min_confidence=min_confidence, human_loop=self._loop_request(scan_id)
         )
-        if detection.human_loop_arn is None:
+        if detection.review_ref is None:
             raise ReviewFailed(
                 "A2I did not open a human loop",
                 "with MODBOT_A2I_TRIGGER=policy the flow definition must have no activation "
                 "conditions",
             )
-        return detection.human_loop_arn
+        return detection.review_ref
 
     async def _start_failed(self, report: ScanReport, name: str, exc: Exception) -> None:
         log.warning("A2I review for %s not started: %s", report.scan_id, exc)
