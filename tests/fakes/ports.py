@@ -35,8 +35,13 @@ class _Scripted:
             raise self._failures[method].popleft()
 
 
+class QueueDrained(Exception):
+    """Raised by FakeHumanLoops.receive_events once no event is left: ends a consume loop."""
+
+
 class FakeHumanLoops(_Scripted):
-    """The `HumanLoops` port: loops by name, output.json by URI, an event queue."""
+    """The `HumanLoops` port: loops by name, output.json by URI, an event queue whose events
+    stay until deleted (so a kept event is delivered again)."""
 
     def __init__(self, bucket: str = "modbot-images") -> None:
         super().__init__()
@@ -85,6 +90,8 @@ class FakeHumanLoops(_Scripted):
 
     async def receive_events(self) -> list[LoopEvent]:
         self._maybe_fail("receive_events")
+        if not self.queue:
+            raise QueueDrained
         return list(self.queue)
 
     async def delete_event(self, handle: str) -> None:
