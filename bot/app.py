@@ -109,6 +109,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             notifier=notifier,
             policy=policy,
             reviews=reviews.backend,
+            ledger=reviews.ledger,
             config=PipelineConfig(
                 bot_token=token,
                 workers=scan_workers(settings.rekognition_tps),

@@ -5,40 +5,34 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
 import boto3
 from botocore.config import Config
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.a2i import A2IConfig, A2IReviews
+from bot.adapters.a2i import A2IClient
 from bot.adapters.database.reviews import ReviewStore
 from bot.adapters.database.scans import Store
 from bot.adapters.rekognition import Detector
 from bot.adapters.slack import Notifier
-from bot.core.model import AlertRef, Detection, History, ScanReport
+from bot.adapters.slack_directory import SlackDirectory
+from bot.core.model import Detection
+from bot.orchestration.a2i_review import A2IConfig, A2IReviews
+from bot.orchestration.ledger import ReviewLedger
+from bot.orchestration.review import ReviewBackend
 from bot.orchestration.slack_review import Reviewers, SlackVotes
 from bot.orchestration.supervisor import Supervisor
 from bot.orchestration.verdicts import VerdictReporter
 from bot.settings import ReviewBackendName, Settings
 
 
-class ReviewBackend(Protocol):
-    """Starts human reviews and knows their state; verdicts come back in the alert's thread."""
-
-    buttons: bool  # the alert carries vote buttons
-    name: str
-
-    async def start(self, report: ScanReport, alert: AlertRef, image: bytes) -> None: ...
-
-    async def history(self, sha256: str, scan_id: str) -> History: ...
-
-
 @dataclass
 class ReviewSetup:
     backend: ReviewBackend | None
+    ledger: ReviewLedger
     votes: SlackVotes | None = None  # the vote handler's entry point (slack backend)
     a2i: A2IReviews | None = None  # owns the scan call for the `flow` trigger
+    a2i_client: A2IClient | None = None
 
     async def detect_with_flow(
         self, scan_id: str, image: bytes, min_confidence: float
@@ -63,9 +57,10 @@ async def build_review_backend(
     The caller closes the supervisor (stopping the tasks) before this context exits.
     """
     if settings.review_backend is ReviewBackendName.NONE:
-        yield ReviewSetup(None)
+        yield ReviewSetup(None, ReviewLedger(store))
         return
     reviews = ReviewStore(store)
+    ledger = ReviewLedger(store, reviews)
     reporter = VerdictReporter(store, reviews, notifier, retry=settings.retry)
     supervisor.start("verdict-reporter", reporter.run)
     setup: ReviewSetup
@@ -75,17 +70,18 @@ async def build_review_backend(
             reviews=reviews,
             notifier=notifier,
             reporter=reporter,
-            reviewers=Reviewers(client, settings.reviewers),
+            reviewers=Reviewers(SlackDirectory(client), settings.reviewers),
             quorum=settings.review_quorum,
             remind_after=settings.review_remind_minutes * 60,
         )
         tick = min(reminder_tick, settings.review_remind_minutes * 60)
         supervisor.start("review-reminders", lambda: votes.run_reminders(tick))
-        setup = ReviewSetup(votes, votes=votes)
+        setup = ReviewSetup(votes, ledger, votes=votes)
     else:
+        client_a2i = _a2i_client(settings)
         a2i = _a2i_backend(
             settings,
-            store=store,
+            loops=client_a2i,
             reviews=reviews,
             notifier=notifier,
             reporter=reporter,
@@ -94,43 +90,21 @@ async def build_review_backend(
         supervisor.start("a2i-poller", a2i.run_poller)
         if settings.a2i_events_queue_url:
             supervisor.start("a2i-events", a2i.consume_events)
-        setup = ReviewSetup(a2i, a2i=a2i)
+        setup = ReviewSetup(a2i, ledger, a2i=a2i, a2i_client=client_a2i)
     try:
         yield setup
     finally:
-        if setup.a2i is not None:
-            setup.a2i.close()
+        if setup.a2i_client is not None:
+            setup.a2i_client.close()
 
 
-def _a2i_backend(
-    settings: Settings,
-    *,
-    store: Store,
-    reviews: ReviewStore,
-    notifier: Notifier,
-    reporter: VerdictReporter,
-    detector: Detector,
-) -> A2IReviews:
-    assert settings.a2i_flow_definition_arn  # both checked by Settings for the a2i backend
-    assert settings.s3_bucket
+def _a2i_client(settings: Settings) -> A2IClient:
+    assert settings.s3_bucket  # checked by Settings for the a2i backend
     session = boto3.session.Session()
     config = Config(retries={"mode": "standard", "max_attempts": 5})
     region = settings.region
-    return A2IReviews(
-        config=A2IConfig(
-            flow_definition_arn=settings.a2i_flow_definition_arn,
-            bucket=settings.s3_bucket,
-            prefix=settings.s3_prefix,
-            trigger=settings.a2i_trigger.value,
-            queue_url=settings.a2i_events_queue_url,
-            poll_seconds=settings.a2i_poll_seconds,
-        ),
-        retry=settings.retry,
-        store=store,
-        reviews=reviews,
-        notifier=notifier,
-        reporter=reporter,
-        detector=detector,
+    return A2IClient(
+        bucket=settings.s3_bucket,
         s3=session.client("s3", region_name=region, config=config),
         a2i=session.client("sagemaker-a2i-runtime", region_name=region, config=config),
         sqs=(
@@ -138,4 +112,31 @@ def _a2i_backend(
             if settings.a2i_events_queue_url
             else None
         ),
+        queue_url=settings.a2i_events_queue_url,
+    )
+
+
+def _a2i_backend(
+    settings: Settings,
+    *,
+    loops: A2IClient,
+    reviews: ReviewStore,
+    notifier: Notifier,
+    reporter: VerdictReporter,
+    detector: Detector,
+) -> A2IReviews:
+    assert settings.a2i_flow_definition_arn  # checked by Settings for the a2i backend
+    return A2IReviews(
+        config=A2IConfig(
+            flow_definition_arn=settings.a2i_flow_definition_arn,
+            prefix=settings.s3_prefix,
+            trigger=settings.a2i_trigger.value,
+            poll_seconds=settings.a2i_poll_seconds,
+        ),
+        retry=settings.retry,
+        reviews=reviews,
+        notifier=notifier,
+        reporter=reporter,
+        detector=detector,
+        loops=loops,
     )

@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.core import messages
+from bot.orchestration.review import VoteResult
 from bot.orchestration.services import Services
-from bot.orchestration.slack_review import VoteResult
 
 VIOLATION = messages.ACTION_VIOLATION
 NO_VIOLATION = messages.ACTION_OK

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from bot.adapters.a2i import event_loop_name, flow_name, output_in_flow_location
+from bot.adapters.a2i import event_loop_name
+from bot.orchestration.a2i_review import flow_name, output_in_flow_location
 
 LOOP = "modbot-0123456789abcdef"
 FLOW = "arn:aws:sagemaker:us-east-1:111122223333:flow-definition/image-moderation-fd"

@@ -77,7 +77,7 @@ def parse_detection(response: Mapping[str, Any], min_confidence: float) -> Detec
         model_version=str(response.get("ModerationModelVersion") or "unknown"),
         content_types=content_types,
         min_confidence=min_confidence,
-        human_loop_arn=loop.get("HumanLoopArn"),
+        review_ref=loop.get("HumanLoopArn"),
     )
 
 

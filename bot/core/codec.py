@@ -32,5 +32,6 @@ def detection_from_json(data: dict[str, Any]) -> Detection:
         model_version=data["model_version"],
         content_types=tuple(ContentType(**ct) for ct in data.get("content_types", ())),
         min_confidence=data.get("min_confidence", 0.0),
-        human_loop_arn=data.get("human_loop_arn"),
+        # Releases before review_ref stored the A2I loop's ARN as `human_loop_arn`.
+        review_ref=data.get("review_ref", data.get("human_loop_arn")),
     )

@@ -48,7 +48,8 @@ class Detection:
     model_version: str
     content_types: tuple[ContentType, ...] = ()
     min_confidence: float = 0.0  # the MinConfidence the call was made with
-    human_loop_arn: str | None = None  # set when the call itself opened an A2I loop
+    # An external review the detection call itself opened (A2I: the human loop's ARN).
+    review_ref: str | None = None
 
 
 @dataclass(frozen=True)

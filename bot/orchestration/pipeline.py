@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 from bot.adapters.database.scans import PendingScan, Store
 from bot.adapters.fetch import Fetcher
@@ -33,7 +32,9 @@ from bot.core.payloads import IMAGE_EXTENSIONS, claims_image, extension
 from bot.core.policy import Policy, decide
 from bot.core.retry import RetryPolicy
 from bot.core.verdict import apply_history
+from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.notes import Note, NoteOutbox
+from bot.orchestration.review import ReviewBackend
 from bot.orchestration.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -41,16 +42,6 @@ log = logging.getLogger(__name__)
 
 class NotAnImage(Exception):
     """Raised for content that never claimed to be an image (a web page link): skipped quietly."""
-
-
-class ReviewStarter(Protocol):
-    """What the pipeline needs from a review backend."""
-
-    buttons: bool  # the alert itself carries vote buttons
-
-    async def start(self, report: ScanReport, alert: AlertRef, image: bytes) -> None: ...
-
-    async def history(self, sha256: str, scan_id: str) -> History: ...
 
 
 # Makes the Rekognition call for one scan: (scan id, prepared image, MinConfidence).
@@ -90,8 +81,9 @@ class Pipeline:
         detect: ScanDetect,
         notifier: Notifier,
         policy: Policy,
-        reviews: ReviewStarter | None,
+        reviews: ReviewBackend | None,
         config: PipelineConfig,
+        ledger: ReviewLedger | None = None,
     ) -> None:
         self._store = store
         self._fetcher = fetcher
@@ -99,6 +91,7 @@ class Pipeline:
         self._notifier = notifier
         self._policy = policy
         self._reviews = reviews
+        self._ledger = ledger or ReviewLedger(store)
         self._config = config
         self._work = WorkQueue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -330,11 +323,7 @@ class Pipeline:
         data = await self._download(request)
         sha256 = await asyncio.to_thread(_sha256, data)
         detection, reused = await self._detection(pending.scan_id, sha256, data)
-        if self._reviews is not None:
-            history = await self._reviews.history(sha256, pending.scan_id)
-        else:
-            earlier = await self._store.earliest_alert(sha256, excluding=pending.scan_id)
-            history = History(earlier_alert=earlier)
+        history = await self._ledger.history(sha256, pending.scan_id)
         history = await self._linked(history)
         outcome = apply_history(decide(self._policy, detection, request.origin.channel), history)
         report = ScanReport(pending.scan_id, request, detection, outcome, sha256, reused, history)

@@ -1,4 +1,4 @@
-"""What the Slack handlers may use: the pipeline, the policy, and the Slack vote backend."""
+"""What the Slack handlers may use: the pipeline, the policy, and votes (slack backend)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from bot.core.policy import Policy
 from bot.orchestration.pipeline import Pipeline
-from bot.orchestration.slack_review import SlackVotes
+from bot.orchestration.review import Votes
 
 
 @dataclass
 class Services:
     pipeline: Pipeline
     policy: Policy
-    votes: SlackVotes | None = None  # set when MODBOT_REVIEW_BACKEND=slack
+    votes: Votes | None = None  # set when MODBOT_REVIEW_BACKEND=slack

@@ -5,38 +5,45 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from enum import StrEnum
-
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from bot.adapters.database.reviews import ReviewStore, VoteRule
 from bot.adapters.database.scans import Store
-from bot.adapters.slack import Notifier
+from bot.adapters.slack import Notifier, SlackUnavailable
 from bot.core import messages
-from bot.core.model import AlertRef, History, ScanReport
-from bot.orchestration.verdicts import VerdictReporter, review_history
+from bot.core.model import AlertRef, ScanReport
+from bot.core.slack_ids import is_user_group
+from bot.orchestration.review import VoteResult
+from bot.orchestration.verdicts import VerdictReporter
 
 log = logging.getLogger(__name__)
 
 
-class VoteResult(StrEnum):
-    REFUSED = "refused"  # not an allowed reviewer: nothing recorded
-    CLOSED = "closed"  # a verdict already exists (or there is no such review)
-    RECORDED = "recorded"  # counted; the quorum is not reached yet
-    DECIDED = "decided"  # this vote produced the verdict
+class ReviewerDirectory(Protocol):
+    """Who is in a user group now; SlackUnavailable when that cannot be learnt."""
+
+    async def group_members(self, group: str) -> frozenset[str]: ...
 
 
 class Reviewers:
-    """MODBOT_REVIEWERS: user ids and user-group ids (whose members count). Empty: anyone."""
+    """MODBOT_REVIEWERS: user ids and user-group ids (whose members count). Empty: anyone.
 
-    def __init__(self, client: AsyncWebClient, entries: Sequence[str], ttl: float = 300) -> None:
-        self._client = client
-        self._users = frozenset(e for e in entries if not e.startswith("S"))
-        self._groups = tuple(e for e in entries if e.startswith("S"))
+    A group's members are kept for `ttl` seconds; while the directory cannot answer, the last
+    members known count (none if never known)."""
+
+    def __init__(
+        self,
+        directory: ReviewerDirectory,
+        entries: Sequence[str],
+        ttl: float = 300,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._directory = directory
+        self._users = frozenset(e for e in entries if not is_user_group(e))
+        self._groups = tuple(e for e in entries if is_user_group(e))
         self._ttl = ttl
+        self._clock = clock
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
         self.entries = tuple(entries)
 
@@ -59,16 +66,14 @@ class Reviewers:
 
     async def _group_members(self, group: str) -> frozenset[str]:
         cached = self._members.get(group)
-        if cached and time.monotonic() - cached[0] < self._ttl:
+        if cached and self._clock() - cached[0] < self._ttl:
             return cached[1]
         try:
-            response = await self._client.usergroups_users_list(usergroup=group)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
-            reason = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
-            log.warning("cannot read user group %s: %s", group, reason)
+            members = await self._directory.group_members(group)
+        except SlackUnavailable as exc:
+            log.warning("cannot read user group %s: %s", group, exc)
             return cached[1] if cached else frozenset()  # last known members, else nobody
-        members = frozenset(response.get("users") or ())
-        self._members[group] = (time.monotonic(), members)
+        self._members[group] = (self._clock(), members)
         return members
 
 
@@ -106,9 +111,6 @@ class SlackVotes:
             )
             await self._notifier.reply(alert, started)
             self._reporter.wake()  # votes cast on the fresh alert may already have decided
-
-    async def history(self, sha256: str, scan_id: str) -> History:
-        return await review_history(self._store, self._reviews, sha256, scan_id)
 
     async def vote(self, scan_id: str, user: str, violation: bool) -> VoteResult:
         if not await self._reviewers.allows(user):

@@ -11,7 +11,6 @@ from bot.adapters.database.reviews import Review, ReviewStore
 from bot.adapters.database.scans import Store
 from bot.adapters.slack import Notifier
 from bot.core import messages
-from bot.core.model import History, PriorVerdict
 from bot.core.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -76,25 +75,3 @@ class VerdictReporter:
             if not tried_before or not await self._notifier.find_reply(alert, review.scan_id):
                 await self._notifier.reply(alert, reply, scan_id=review.scan_id)
         await self._reviews.mark_reported(review.scan_id)
-
-
-async def review_history(store: Store, reviews: ReviewStore, sha256: str, scan_id: str) -> History:
-    """What earlier posts of the same bytes settled: a verdict, or a review still open."""
-    history = History(earlier_alert=await store.earliest_alert(sha256, excluding=scan_id))
-    decided = await reviews.latest_verdict(sha256)
-    if decided is not None and decided.verdict is not None:
-        history = History(
-            earlier_alert=history.earlier_alert,
-            verdict=PriorVerdict(
-                violation=decided.verdict.violation,
-                labels=decided.verdict.labels,
-                alert=await store.alert_for(decided.scan_id),
-            ),
-        )
-    still_open = await reviews.open_for(sha256, excluding=scan_id)
-    if still_open is not None and history.verdict is None:
-        history = History(
-            earlier_alert=history.earlier_alert,
-            open_review=await store.alert_for(still_open.scan_id),
-        )
-    return history

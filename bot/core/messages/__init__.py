@@ -5,10 +5,13 @@
 from bot.core.messages.common import ACTION_OK, ACTION_VIOLATION, SlackMessage
 from bot.core.messages.failures import failure_reason, failure_text
 from bot.core.messages.review import (
+    a2i_loop_failure,
     a2i_review_started,
     already_decided,
     resolved_alert,
+    review_error,
     review_failed,
+    review_not_started,
     review_reminder,
     review_started,
     verdict,
@@ -30,6 +33,7 @@ __all__ = [
     "ACTION_OK",
     "ACTION_VIOLATION",
     "SlackMessage",
+    "a2i_loop_failure",
     "a2i_review_started",
     "alert",
     "already_decided",
@@ -40,7 +44,9 @@ __all__ = [
     "no_images",
     "policy_summary",
     "resolved_alert",
+    "review_error",
     "review_failed",
+    "review_not_started",
     "review_reminder",
     "review_started",
     "scan_result",

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.core.errors import DetectionFailed
 from bot.core.messages.common import SlackMessage, code, context, escape, section, user_ref
+from bot.core.messages.failures import failure_text
+from bot.core.slack_ids import is_user_group
 from bot.core.verdict import Verdict
 
 
@@ -25,8 +28,8 @@ def duration(seconds: float) -> str:
 
 
 def _who(reviewers: Sequence[str]) -> str:
-    groups = [f"<!subteam^{r}>" for r in reviewers if r.startswith("S")]
-    users = [user_ref(r) for r in reviewers if not r.startswith("S")]
+    groups = [f"<!subteam^{r}>" for r in reviewers if is_user_group(r)]
+    users = [user_ref(r) for r in reviewers if not is_user_group(r)]
     return ", ".join(users + groups)
 
 
@@ -113,3 +116,26 @@ def already_decided() -> str:
 def vote_recorded(violation: bool) -> str:
     choice = "violation" if violation else "no violation"
     return f"Your vote ({choice}) is recorded. You can change it until a verdict is reached."
+
+
+def a2i_loop_failure(status: str, failure_code: str | None, failure_reason: str | None) -> str:
+    """Why an A2I human loop ended without answers (shown after "Human review did not finish")."""
+    if status == "Stopped":
+        return "the human loop was stopped"
+    if failure_code == "Expired":
+        return "the human loop expired before the workers answered"
+    return f"the human loop failed: {failure_reason or failure_code or 'unknown'}"
+
+
+def review_error(exc: BaseException) -> str:
+    """An error that kept a review from starting or finishing, in plain words."""
+    if isinstance(exc, DetectionFailed) and exc.code == "HumanLoopQuotaExceededException":
+        return "A2I human loop quota exceeded (too many reviews in progress)"
+    if isinstance(exc, DetectionFailed):
+        return failure_text(exc)  # Rekognition's codes in plain words, as in "Could not scan"
+    return str(exc)
+
+
+def review_not_started(exc: BaseException) -> str:
+    """The stored detail of a review that could not be started."""
+    return f"could not start: {review_error(exc)}"
