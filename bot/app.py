@@ -23,6 +23,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.database.scans import Store
+from bot.adapters.database.workqueue import DatabaseWorkQueue
 from bot.adapters.fetch import Fetcher
 from bot.adapters.http_server import limited_app, serve
 from bot.adapters.images.budget import DecodeBudget, install
@@ -31,7 +32,8 @@ from bot.adapters.rekognition import RekognitionDetector, rekognition_client
 from bot.adapters.slack import SlackNotifier, web_client
 from bot.core.errors import ConfigError
 from bot.core.policy import Policy
-from bot.orchestration.pipeline import Pipeline, PipelineConfig, plain_detect
+from bot.orchestration.pipeline import Pipeline, PipelineConfig
+from bot.orchestration.scan import plain_detect
 from bot.orchestration.services import Services
 from bot.orchestration.supervisor import Supervisor
 from bot.review_setup import build_review_backend
@@ -99,6 +101,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         stack.push_async_callback(supervisor.close)  # tasks stop before the backend closes
         flow_trigger = reviews.a2i is not None and reviews.a2i.detects
         pipeline = Pipeline(
+            queue=DatabaseWorkQueue(store),
             store=store,
             fetcher=fetcher,
             detect=reviews.detect_with_flow if flow_trigger else plain_detect(detector),

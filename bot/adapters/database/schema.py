@@ -128,4 +128,9 @@ scan_runs = Table(
     Column("failures", Integer, nullable=False, default=0),  # transient failures so far
     Column("first_failure_at", Float),  # when retrying began: the retry limit counts from here
     Column("bugs", Integer, nullable=False, default=0),  # unexpected exceptions so far
+    # The lease: which worker process holds the scan, and until when (an expired lease is
+    # claimable again), and the retry clock (not to be run again before this).
+    Column("holder", String(64)),
+    Column("lease_until", Float),
+    Column("not_before", Float),
 )
