@@ -14,9 +14,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.a2i import A2IConfig, A2IReviews
 from bot.adapters.database.reviews import ReviewStore
 from bot.adapters.database.scans import Store
-from bot.adapters.rekognition import Detector
+from bot.adapters.rekognition import RekognitionCall
 from bot.adapters.slack import Notifier
-from bot.core.model import AlertRef, Detection, History, ScanReport
+from bot.core.model import AlertRef, History, ScanReport
 from bot.orchestration.slack_review import Reviewers, SlackVotes
 from bot.orchestration.supervisor import Supervisor
 from bot.orchestration.verdicts import VerdictReporter
@@ -38,13 +38,7 @@ class ReviewBackend(Protocol):
 class ReviewSetup:
     backend: ReviewBackend | None
     votes: SlackVotes | None = None  # the vote handler's entry point (slack backend)
-    a2i: A2IReviews | None = None  # owns the scan call for the `flow` trigger
-
-    async def detect_with_flow(
-        self, scan_id: str, image: bytes, min_confidence: float
-    ) -> Detection:
-        assert self.a2i is not None
-        return await self.a2i.detect(scan_id, image, min_confidence)
+    a2i: A2IReviews | None = None  # owns the scan call for the `flow` trigger (detector_for)
 
 
 @asynccontextmanager
@@ -54,7 +48,7 @@ async def build_review_backend(
     store: Store,
     notifier: Notifier,
     client: AsyncWebClient,
-    detector: Detector,
+    detector: RekognitionCall,
     supervisor: Supervisor,
     reminder_tick: float = 60.0,
 ) -> AsyncIterator[ReviewSetup]:
@@ -109,7 +103,7 @@ def _a2i_backend(
     reviews: ReviewStore,
     notifier: Notifier,
     reporter: VerdictReporter,
-    detector: Detector,
+    detector: RekognitionCall,
 ) -> A2IReviews:
     assert settings.a2i_flow_definition_arn  # both checked by Settings for the a2i backend
     assert settings.s3_bucket

@@ -18,7 +18,7 @@ from bot.core.policy import Policy
 from bot.core.retry import RetryPolicy
 from bot.core.work import Lane, is_link
 from bot.orchestration.lanes import Lanes
-from bot.orchestration.scan import ReviewStarter, ScanDetect, ScanSteps
+from bot.orchestration.scan import DetectorFor, ReviewStarter, ScanSteps
 from bot.orchestration.scheduler import Scheduler, SchedulerConfig
 from bot.orchestration.workqueue import WorkQueue
 
@@ -49,7 +49,7 @@ class Pipeline:
         queue: WorkQueue,
         store: Store,
         fetcher: Fetcher,
-        detect: ScanDetect,
+        detector_for: DetectorFor,
         notifier: Notifier,
         policy: Policy,
         reviews: ReviewStarter | None,
@@ -62,7 +62,7 @@ class Pipeline:
         self.steps = ScanSteps(
             records=store,
             fetcher=fetcher,
-            detect=detect,
+            detector_for=detector_for,
             notifier=notifier,
             policy=policy,
             reviews=reviews,

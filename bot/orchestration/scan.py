@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from bot.adapters.fetch import Fetcher
-from bot.adapters.images.budget import prepare_within_budget
 from bot.adapters.images.formats import sniff_image
-from bot.adapters.rekognition import Detector
 from bot.adapters.slack import Notifier
 from bot.core import messages
 from bot.core.errors import FetchBlocked, ImageRejected, ScanFailed
@@ -80,8 +78,22 @@ class AlertWatch(Protocol):
     def alert_settled(self, scan_id: str) -> None: ...
 
 
-# Makes the detector call for one scan: (scan id, prepared image, MinConfidence).
-ScanDetect = Callable[[str, bytes, float], Awaitable[Detection]]
+class Detector(Protocol):
+    """The moderation classifier port. Each adapter prepares its own input from the bytes as
+    downloaded (Rekognition's size and format rules live in the Rekognition adapter)."""
+
+    name: str  # detections are stored per detector: one never reuses another's results
+
+    async def detect(self, image: bytes, min_confidence: float) -> Detection: ...
+
+
+# The detector for one scan, by scan id (A2I's `flow` trigger names its human loop from it).
+DetectorFor = Callable[[str], Detector]
+
+
+def one_detector(detector: Detector) -> DetectorFor:
+    """The same detector for every scan."""
+    return lambda _scan_id: detector
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,7 @@ class ScanSteps:
         *,
         records: ScanRecords,
         fetcher: Fetcher,
-        detect: ScanDetect,
+        detector_for: DetectorFor,
         notifier: Notifier,
         policy: Policy,
         reviews: ReviewStarter | None,
@@ -109,7 +121,7 @@ class ScanSteps:
     ) -> None:
         self._records = records
         self._fetcher = fetcher
-        self._detect = detect
+        self._detector_for = detector_for
         self._notifier = notifier
         self._policy = policy
         self._reviews = reviews
@@ -205,8 +217,8 @@ class ScanSteps:
         future: asyncio.Future[Detection] = asyncio.get_running_loop().create_future()
         self._inflight[sha256] = future
         try:
-            prepared = await prepare_within_budget(data)
-            detection = await self._detect(scan_id, prepared.data, min_confidence)
+            detector = self._detector_for(scan_id)
+            detection = await detector.detect(data, min_confidence)
             await self._records.save_detection(sha256, detection)
         except asyncio.CancelledError:
             future.cancel()  # shutting down: waiters are cancelled too and resume next start
@@ -281,10 +293,3 @@ def _share_ts(info: dict[str, object], channel: str | None) -> str | None:
         if entries and isinstance(entries[0], dict) and entries[0].get("ts"):
             return str(entries[0]["ts"])
     return None
-
-
-def plain_detect(detector: Detector) -> ScanDetect:
-    async def detect(_scan_id: str, image: bytes, min_confidence: float) -> Detection:
-        return await detector.detect(image, min_confidence=min_confidence)
-
-    return detect
