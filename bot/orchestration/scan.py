@@ -50,9 +50,9 @@ class ReviewStarter(Protocol):
 class ScanRecords(Protocol):
     """What the scan steps keep in the store: detections and alerts."""
 
-    async def detection(self, sha256: str) -> Detection | None: ...
+    async def detection(self, sha256: str, detector: str) -> Detection | None: ...
 
-    async def save_detection(self, sha256: str, detection: Detection) -> None: ...
+    async def save_detection(self, sha256: str, detector: str, detection: Detection) -> None: ...
 
     async def earliest_alert(self, sha256: str, *, excluding: str) -> AlertRef | None: ...
 
@@ -128,7 +128,7 @@ class ScanSteps:
         self._alerts = alerts
         self._bot_token = bot_token
         self._link_timeout = link_timeout
-        self._inflight: dict[str, asyncio.Future[Detection]] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Future[Detection]] = {}
 
     async def run(self, item: WorkItem) -> Outcome:
         """One run; raises NotAnImage, ScanFailed, SlackUnavailable or a bug."""
@@ -208,18 +208,19 @@ class ScanSteps:
     async def _detection(self, scan_id: str, sha256: str, data: bytes) -> tuple[Detection, bool]:
         """Reuse an earlier result for the same bytes; concurrent scans of them share one call."""
         min_confidence = self._policy.call_min_confidence
-        stored = await self._records.detection(sha256)
+        detector = self._detector_for(scan_id)
+        stored = await self._records.detection(sha256, detector.name)
         if stored is not None and stored.min_confidence <= min_confidence:
             return stored, True
-        running = self._inflight.get(sha256)
+        key = (sha256, detector.name)
+        running = self._inflight.get(key)
         if running is not None:
             return await asyncio.shield(running), True
         future: asyncio.Future[Detection] = asyncio.get_running_loop().create_future()
-        self._inflight[sha256] = future
+        self._inflight[key] = future
         try:
-            detector = self._detector_for(scan_id)
             detection = await detector.detect(data, min_confidence)
-            await self._records.save_detection(sha256, detection)
+            await self._records.save_detection(sha256, detector.name, detection)
         except asyncio.CancelledError:
             future.cancel()  # shutting down: waiters are cancelled too and resume next start
             raise
@@ -230,7 +231,7 @@ class ScanSteps:
         else:
             future.set_result(detection)
         finally:
-            del self._inflight[sha256]
+            del self._inflight[key]
         return detection, False
 
     async def _act(self, report: ScanReport, image: bytes) -> None:

@@ -312,22 +312,29 @@ class Store:
 
     # -- detections -----------------------------------------------------------------------
 
-    async def detection(self, sha256: str) -> Detection | None:
+    async def detection(self, sha256: str, detector: str) -> Detection | None:
+        """What `detector` found in these bytes, if it has looked at them."""
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(select(detections.c.result).where(detections.c.sha256 == sha256))
+                await conn.execute(
+                    select(detections.c.result).where(
+                        detections.c.sha256 == sha256, detections.c.detector == detector
+                    )
+                )
             ).first()
         return detection_from_json(row.result) if row else None
 
-    async def save_detection(self, sha256: str, detection: Detection) -> None:
+    async def save_detection(self, sha256: str, detector: str, detection: Detection) -> None:
         async with self.write() as conn:
             values = {
+                "model_version": detection.model_version[:64],
                 "result": detection_to_json(detection),
                 "min_confidence": detection.min_confidence,
                 "created_at": time.time(),
             }
+            key = {"sha256": sha256, "detector": detector}
             await conn.execute(
-                upsert(conn.dialect.name, detections, ["sha256"], {"sha256": sha256, **values})
+                upsert(conn.dialect.name, detections, ["sha256", "detector"], {**key, **values})
             )
 
     # -- alerts ---------------------------------------------------------------------------

@@ -34,11 +34,14 @@ scans = Table(
     Column("updated_at", Float, nullable=False),
 )
 
-# Rekognition results by image content: the same bytes are never sent (and paid for) twice.
+# Detector results by image content and detector: the same bytes are never sent (and paid for)
+# twice to one detector, and one detector never reuses another's results.
 detections = Table(
     "detections",
     metadata,
     Column("sha256", String(64), primary_key=True),
+    Column("detector", String(32), primary_key=True),  # "rekognition", ...
+    Column("model_version", String(64), nullable=False),  # the detector's model that made it
     Column("result", JSON, nullable=False),
     Column("min_confidence", Float, nullable=False),
     Column("created_at", Float, nullable=False),
