@@ -64,6 +64,7 @@ class Pipeline:
             fetcher=fetcher,
             detector_for=detector_for,
             notifier=notifier,
+            files=notifier,
             policy=policy,
             reviews=reviews,
             alerts=lanes,

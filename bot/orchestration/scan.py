@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from bot.adapters.fetch import Fetcher
 from bot.adapters.images.formats import sniff_image
-from bot.adapters.slack import Notifier
+from bot.adapters.slack import Notifier, SlackFile
 from bot.core import messages
 from bot.core.errors import FetchBlocked, ImageRejected, ScanFailed
 from bot.core.model import (
@@ -70,6 +70,12 @@ class ScanRecords(Protocol):
     async def complete_alert(self, scan_id: str, alert: AlertRef) -> None: ...
 
 
+class SlackFiles(Protocol):
+    """Files hosted by Slack: what files.info says of one."""
+
+    async def file_info(self, file_id: str) -> SlackFile: ...
+
+
 class AlertWatch(Protocol):
     """Told when an alert is about to be posted and when it is settled (notes wait for it)."""
 
@@ -113,6 +119,7 @@ class ScanSteps:
         fetcher: Fetcher,
         detector_for: DetectorFor,
         notifier: Notifier,
+        files: SlackFiles,
         policy: Policy,
         reviews: ReviewStarter | None,
         alerts: AlertWatch,
@@ -123,6 +130,7 @@ class ScanSteps:
         self._fetcher = fetcher
         self._detector_for = detector_for
         self._notifier = notifier
+        self._files = files
         self._policy = policy
         self._reviews = reviews
         self._alerts = alerts
@@ -169,18 +177,18 @@ class ScanSteps:
         image = request.image
         if image.file_id is None or (image.url and image.name):
             return request
-        info = await self._notifier.file_info(image.file_id)
-        if not claims_image(info.get("mimetype"), info.get("name"), info.get("filetype")):
-            raise NotAnImage(f"file {image.file_id} is not an image ({info.get('mimetype')})")
+        info = await self._files.file_info(image.file_id)
+        if not claims_image(info.mimetype, info.name, info.filetype):
+            raise NotAnImage(f"file {image.file_id} is not an image ({info.mimetype})")
         image = ImageRef(
-            url=info.get("url_private_download") or info.get("url_private"),
+            url=info.download_url,
             file_id=image.file_id,
-            name=info.get("name"),
-            mimetype=info.get("mimetype"),
+            name=info.name,
+            mimetype=info.mimetype,
         )
         origin = request.origin
         if origin.message_ts is None:
-            origin = replace(origin, message_ts=_share_ts(info, origin.channel))
+            origin = replace(origin, message_ts=info.share_ts(origin.channel))
         return replace(request, image=image, origin=origin)
 
     async def _download(self, request: ScanRequest) -> bytes:
@@ -283,14 +291,3 @@ class ScanSteps:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _share_ts(info: dict[str, object], channel: str | None) -> str | None:
-    shares = info.get("shares")
-    if not isinstance(shares, dict) or channel is None:
-        return None
-    for scope in ("public", "private"):
-        entries = (shares.get(scope) or {}).get(channel) or []
-        if entries and isinstance(entries[0], dict) and entries[0].get("ts"):
-            return str(entries[0]["ts"])
-    return None
