@@ -23,6 +23,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.adapters.database.quota import quota_gate
 from bot.adapters.database.retention import Retention
 from bot.adapters.database.scans import Store
+from bot.adapters.database.workqueue import DatabaseWorkQueue
 from bot.adapters.fetch import Fetcher
 from bot.adapters.http_server import limited_app, serve
 from bot.adapters.images.budget import DecodeBudget, install
@@ -32,8 +33,9 @@ from bot.adapters.slack import SlackNotifier, web_client
 from bot.core.errors import ConfigError
 from bot.core.pacing import calls_in_flight, scan_workers
 from bot.core.policy import Policy
-from bot.orchestration.pipeline import Pipeline, PipelineConfig, plain_detect
+from bot.orchestration.pipeline import Pipeline, PipelineConfig
 from bot.orchestration.retention import keep_pruning
+from bot.orchestration.scan import one_detector
 from bot.orchestration.services import Services
 from bot.orchestration.supervisor import Supervisor
 from bot.review_setup import build_review_backend
@@ -101,11 +103,13 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         stack.push_async_callback(supervisor.close)  # tasks stop before the backend closes
         retention = Retention(store)
         supervisor.start("retention", lambda: keep_pruning(retention, settings.retention_days))
-        flow_trigger = reviews.a2i is not None and reviews.a2i.detects
+        # The A2I `flow` trigger: every scan call carries a human loop named from the scan.
+        flow = reviews.a2i if reviews.a2i is not None and reviews.a2i.detects else None
         pipeline = Pipeline(
+            queue=DatabaseWorkQueue(store),
             store=store,
             fetcher=fetcher,
-            detect=reviews.detect_with_flow if flow_trigger else plain_detect(detector),
+            detector_for=flow.detector_for if flow is not None else one_detector(detector),
             notifier=notifier,
             policy=policy,
             reviews=reviews.backend,

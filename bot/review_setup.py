@@ -13,10 +13,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.a2i import A2IClient
 from bot.adapters.database.reviews import ReviewStore
 from bot.adapters.database.scans import Store
-from bot.adapters.rekognition import Detector
+from bot.adapters.rekognition import RekognitionCall
 from bot.adapters.slack import Notifier
 from bot.adapters.slack_directory import SlackDirectory
-from bot.core.model import Detection
 from bot.orchestration.a2i_review import A2IConfig, A2IReviews
 from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.review import ReviewBackend
@@ -31,14 +30,8 @@ class ReviewSetup:
     backend: ReviewBackend | None
     ledger: ReviewLedger
     votes: SlackVotes | None = None  # the vote handler's entry point (slack backend)
-    a2i: A2IReviews | None = None  # owns the scan call for the `flow` trigger
+    a2i: A2IReviews | None = None  # owns the scan call for the `flow` trigger (detector_for)
     a2i_client: A2IClient | None = None
-
-    async def detect_with_flow(
-        self, scan_id: str, image: bytes, min_confidence: float
-    ) -> Detection:
-        assert self.a2i is not None
-        return await self.a2i.detect(scan_id, image, min_confidence)
 
 
 @asynccontextmanager
@@ -48,7 +41,7 @@ async def build_review_backend(
     store: Store,
     notifier: Notifier,
     client: AsyncWebClient,
-    detector: Detector,
+    detector: RekognitionCall,
     supervisor: Supervisor,
     reminder_tick: float = 60.0,
 ) -> AsyncIterator[ReviewSetup]:
@@ -123,7 +116,7 @@ def _a2i_backend(
     reviews: ReviewStore,
     notifier: Notifier,
     reporter: VerdictReporter,
-    detector: Detector,
+    detector: RekognitionCall,
 ) -> A2IReviews:
     assert settings.a2i_flow_definition_arn  # checked by Settings for the a2i backend
     return A2IReviews(

@@ -27,7 +27,7 @@ from bot.adapters.database.engine import async_url, make_engine
 from bot.adapters.database.migrations import baseline
 from bot.adapters.database.reviews import ReviewStore, VoteRule
 from bot.adapters.database.scans import Store
-from bot.core.model import Decision, ImageRef, Origin, ScanRequest, Trigger
+from bot.core.model import Decision, Detection, ImageRef, Origin, ScanRequest, Trigger
 from tests.harness import REPO_ROOT
 
 
@@ -143,7 +143,7 @@ async def test_a_database_from_the_release_before_migrations_is_kept_whole(
         [pending] = await store.pending()
         assert (pending.scan_id, pending.attempts) == ("s1", 1)
         assert pending.request == request
-        detection = await store.detection("h" * 64)
+        detection = await store.detection("h" * 64, "rekognition")
         assert detection is not None
         assert detection.model_version == "7.0"
         alert = await store.alert_for("s0")
@@ -365,3 +365,52 @@ async def test_a_new_table_in_bot_schema_becomes_the_next_revision(
 def _next_revision() -> str:
     """The number the next revision after this release's newest gets."""
     return f"{int(migrate.head()) + 1:04d}"
+
+
+async def test_a_detection_stored_by_the_previous_release_reads_back_as_rekognitions(
+    database_url: str,
+) -> None:
+    """Detections of the release at 0002 (keyed by hash alone, all made by Rekognition) become
+    detector "rekognition" with their model version, and are still reused; another detector
+    does not see them, and its own result for the same bytes is stored beside them."""
+    url = async_url(database_url)
+    await migrate.upgrade(url, revision="0002")
+    result = {
+        "labels": [{"name": "Violence", "parent": "", "level": 1, "confidence": 80.0}],
+        "model_version": "7.0",
+        "content_types": [],
+        "min_confidence": 40.0,
+        "human_loop_arn": None,
+    }
+
+    def previous_release(conn: Connection) -> None:
+        detections = Table("detections", MetaData(), autoload_with=conn)
+        conn.execute(
+            insert(detections).values(
+                sha256="h" * 64, result=result, min_confidence=40.0, created_at=time.time()
+            )
+        )
+
+    await _sync(url, previous_release)
+    store = Store.from_url(url)
+    try:
+        await store.upgrade()
+        assert await _sync(url, _differences) == []
+        stored = await store.detection("h" * 64, "rekognition")
+        assert stored is not None
+        assert (stored.model_version, stored.min_confidence) == ("7.0", 40.0)
+        assert stored.labels[0].name == "Violence"
+        assert await store.detection("h" * 64, "nudenet") is None
+        local = Detection(labels=(), model_version="nudenet-3.4", min_confidence=40.0)
+        await store.save_detection("h" * 64, "nudenet", local)
+        assert await store.detection("h" * 64, "nudenet") == local
+        assert await store.detection("h" * 64, "rekognition") == stored
+
+        def versions(conn: Connection) -> dict[str, str]:
+            detections = Table("detections", MetaData(), autoload_with=conn)
+            rows = conn.execute(select(detections.c.detector, detections.c.model_version))
+            return {row.detector: row.model_version for row in rows}
+
+        assert await _sync(url, versions) == {"rekognition": "7.0", "nudenet": "nudenet-3.4"}
+    finally:
+        await store.close()

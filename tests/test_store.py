@@ -76,9 +76,9 @@ async def test_detections_round_trip_by_hash(store: Store) -> None:
         model_version="7.0",
         min_confidence=40.0,
     )
-    await store.save_detection("f" * 64, detection)
-    assert await store.detection("f" * 64) == detection
-    assert await store.detection("0" * 64) is None
+    await store.save_detection("f" * 64, "rekognition", detection)
+    assert await store.detection("f" * 64, "rekognition") == detection
+    assert await store.detection("0" * 64, "rekognition") is None
 
 
 async def test_earliest_alert_for_the_same_bytes(store: Store) -> None:
@@ -185,12 +185,12 @@ async def test_detection_saved_again_and_at_once_keeps_one_row(store: Store) -> 
     second = Detection(
         labels=(Label("Violence", "", 1, 80.0),), model_version="7.0", min_confidence=30.0
     )
-    await store.save_detection("e" * 64, first)
-    await store.save_detection("e" * 64, second)
-    assert await store.detection("e" * 64) == second
+    await store.save_detection("e" * 64, "rekognition", first)
+    await store.save_detection("e" * 64, "rekognition", second)
+    assert await store.detection("e" * 64, "rekognition") == second
     await asyncio.gather(*(store.ping() for _ in range(8)))  # connections ready: a real race
-    await asyncio.gather(*(store.save_detection("d" * 64, first) for _ in range(8)))
-    assert await store.detection("d" * 64) == first
+    await asyncio.gather(*(store.save_detection("d" * 64, "rekognition", first) for _ in range(8)))
+    assert await store.detection("d" * 64, "rekognition") == first
 
 
 async def test_concurrent_alert_intents_for_one_scan_let_one_post(store: Store) -> None:

@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bot.adapters.images.budget import prepare_within_budget
 from bot.adapters.ratelimit import RateLimiter
 from bot.core.errors import DetectionFailed
 from bot.core.model import ContentType, Detection, Label
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 THROTTLE_CODES = frozenset(
     {"ThrottlingException", "ProvisionedThroughputExceededException", "TooManyRequestsException"}
 )
+REKOGNITION = "rekognition"  # detections are stored per detector
 TRANSIENT_CODES = THROTTLE_CODES | {"InternalServerError", "ServiceUnavailable"}
 
 
@@ -44,10 +46,10 @@ class HumanLoopRequest:
     flow_definition_arn: str
 
 
-class Detector(Protocol):
-    """The moderation classifier port."""
+class RekognitionCall(Protocol):
+    """One DetectModerationLabels call as A2I needs it: an image in S3, a human loop."""
 
-    async def detect(
+    async def call(
         self,
         image: bytes | S3Image,
         *,
@@ -114,7 +116,11 @@ def rekognition_client(region: str | None, concurrency: int) -> RekognitionClien
 
 
 class RekognitionDetector:
-    """Calls Rekognition from worker threads, paced by a RateLimiter, retrying what is transient."""
+    """The Detector port over Rekognition: prepares the image to Rekognition's size and format
+    rules (within the decode memory budget), then calls it from worker threads, paced by a
+    RateLimiter, retrying what is transient."""
+
+    name = REKOGNITION
 
     def __init__(
         self,
@@ -136,13 +142,18 @@ class RekognitionDetector:
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
-    async def detect(
+    async def detect(self, image: bytes, min_confidence: float) -> Detection:
+        prepared = await prepare_within_budget(image)
+        return await self.call(prepared.data, min_confidence=min_confidence)
+
+    async def call(
         self,
         image: bytes | S3Image,
         *,
         min_confidence: float,
         human_loop: HumanLoopRequest | None = None,
     ) -> Detection:
+        """One DetectModerationLabels call on an image already fit for Rekognition."""
         params = build_request(image, min_confidence, human_loop)
         loop = asyncio.get_running_loop()
         for attempt in range(1, self._max_attempts + 1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
@@ -67,6 +68,51 @@ def slack_failure(
 HISTORY_MARGIN_SECONDS = 300.0
 
 
+@dataclass(frozen=True)
+class SlackFile:
+    """A file hosted by Slack, as files.info describes it."""
+
+    id: str
+    name: str | None = None
+    mimetype: str | None = None
+    filetype: str | None = None
+    download_url: str | None = None  # url_private_download, else url_private
+    shares: Mapping[str, str] = field(default_factory=dict)  # channel -> ts of its first share
+
+    def share_ts(self, channel: str | None) -> str | None:
+        """The ts of the message that shared the file in `channel`."""
+        return self.shares.get(channel) if channel is not None else None
+
+
+def parse_file(info: Mapping[str, Any]) -> SlackFile:
+    """files.info's `file` object as our own type (pure; anything malformed is left out)."""
+
+    def text(key: str) -> str | None:
+        value = info.get(key)
+        return value if isinstance(value, str) and value else None
+
+    shares: dict[str, str] = {}
+    scopes = info.get("shares")
+    for scope in ("public", "private"):
+        by_channel = scopes.get(scope) if isinstance(scopes, Mapping) else None
+        if not isinstance(by_channel, Mapping):
+            continue
+        for channel, entries in by_channel.items():
+            if channel in shares or not isinstance(entries, list) or not entries:
+                continue
+            first = entries[0]
+            if isinstance(first, Mapping) and first.get("ts"):
+                shares[str(channel)] = str(first["ts"])
+    return SlackFile(
+        id=text("id") or "",
+        name=text("name"),
+        mimetype=text("mimetype"),
+        filetype=text("filetype"),
+        download_url=text("url_private_download") or text("url_private"),
+        shares=shares,
+    )
+
+
 class Notifier(Protocol):
     """The port the core uses to say things in Slack."""
 
@@ -82,7 +128,7 @@ class Notifier(Protocol):
     async def note(self, message: SlackMessage) -> None: ...
     async def respond(self, response_url: str, message: SlackMessage) -> None: ...
     async def permalink(self, channel: str, ts: str) -> str | None: ...
-    async def file_info(self, file_id: str) -> dict[str, Any]: ...
+    async def file_info(self, file_id: str) -> SlackFile: ...
 
 
 def web_client(
@@ -247,7 +293,8 @@ class SlackNotifier:
         link = response.get("permalink")
         return str(link) if link else None
 
-    async def file_info(self, file_id: str) -> dict[str, Any]:
+    async def file_info(self, file_id: str) -> SlackFile:
+        """files.info, parsed into our own type."""
         try:
             response = await self._client.files_info(file=file_id)
         except SlackApiError as exc:
@@ -260,7 +307,7 @@ class SlackNotifier:
         except (aiohttp.ClientError, TimeoutError) as exc:
             reason = f"Slack could not be reached to describe the file ({type(exc).__name__})"
             raise FetchFailed(f"slack file {file_id}", reason, transient=True) from None
-        return dict(response["file"])
+        return parse_file(response["file"])
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:

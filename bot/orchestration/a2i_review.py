@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from bot.adapters.a2i import LoopEvent, LoopStatus
 from bot.adapters.database.reviews import Review, ReviewStore
 from bot.adapters.images.budget import prepare_within_budget
-from bot.adapters.rekognition import Detector, HumanLoopRequest, S3Image
+from bot.adapters.rekognition import REKOGNITION, HumanLoopRequest, RekognitionCall, S3Image
 from bot.adapters.slack import Notifier
 from bot.core import messages
 from bot.core.errors import ModbotError, ReviewFailed
@@ -79,6 +79,20 @@ class A2IConfig:
     poll_seconds: float
 
 
+class FlowDetector:
+    """The Detector port for one scan with the A2I `flow` trigger: Rekognition with a human
+    loop on every call (PRODUCT 6.1), the loop named from the scan."""
+
+    name = REKOGNITION  # the same model as the plain call: its detections are interchangeable
+
+    def __init__(self, reviews: A2IReviews, scan_id: str) -> None:
+        self._reviews = reviews
+        self._scan_id = scan_id
+
+    async def detect(self, image: bytes, min_confidence: float) -> Detection:
+        return await self._reviews.detect_in_flow(self._scan_id, image, min_confidence)
+
+
 class A2IReviews:
     """The `a2i` review backend."""
 
@@ -92,7 +106,7 @@ class A2IReviews:
         reviews: ReviewStore,
         notifier: Notifier,
         reporter: VerdictReporter,
-        detector: Detector,
+        detector: RekognitionCall,
         loops: HumanLoops,
         retry: RetryPolicy,
     ) -> None:
@@ -109,10 +123,22 @@ class A2IReviews:
         """With the `flow` trigger every scan call carries HumanLoopConfig, so we make it."""
         return self._config.trigger == "flow"
 
-    async def detect(self, scan_id: str, image: bytes, min_confidence: float) -> Detection:
-        """`flow` trigger: copy to S3 and let the flow definition's conditions decide."""
-        location = await self._upload(scan_id, image)
-        return await self._detector.detect(
+    def detector_for(self, scan_id: str) -> FlowDetector:
+        """`flow` trigger: the detector for one scan, its human loop named from the scan.
+
+        A detector per scan (not a loop name derived from the image's hash): the loop is that
+        scan's review, recorded under loop_name(scan_id) when the review opens, and loop names
+        must be unique, which a hash is not once the same bytes are scanned again (for
+        instance when a lower MinConfidence makes the stored detection unusable).
+        """
+        return FlowDetector(self, scan_id)
+
+    async def detect_in_flow(self, scan_id: str, image: bytes, min_confidence: float) -> Detection:
+        """Prepare to Rekognition's rules, copy to S3, and let the flow definition's
+        conditions decide whether a human loop opens."""
+        prepared = await prepare_within_budget(image)
+        location = await self._upload(scan_id, prepared.data, prepared.format)
+        return await self._detector.call(
             location, min_confidence=min_confidence, human_loop=self._loop_request(scan_id)
         )
 
@@ -160,7 +186,7 @@ class A2IReviews:
         """`policy` trigger: a second call, with HumanLoopConfig; the flow must always open one."""
         prepared = await prepare_within_budget(image)
         location = await self._upload(scan_id, prepared.data, prepared.format)
-        detection = await self._detector.detect(
+        detection = await self._detector.call(
             location, min_confidence=min_confidence, human_loop=self._loop_request(scan_id)
         )
         if detection.review_ref is None:

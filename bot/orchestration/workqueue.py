@@ -1,108 +1,52 @@
-"""Which scans the pipeline holds, and in which queue: files, links and crash suspects apart.
-
-Slack files and links wait in separate queues served by separate workers, so a link that
-never answers holds a link worker, never an upload's. Scans that were running when the
-process died last time wait in a third queue served by one worker, so a scan that crashes the
-process does not take the crash counts of others up with it. Every scan held here (queued,
-running, waiting for a retry or for its note) is tracked by id: the pipeline is idle when none
-is, and the sweep leaves held scans alone.
-"""
+"""The work-queue port: where accepted scans wait, durably, until one worker carries each to
+its outcome. The database implementation is bot/adapters/database/workqueue.py; the fake is in
+tests/fakes/ports.py."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Iterable
+from typing import Protocol
+
+from bot.core.model import Decision, ScanRequest
+from bot.core.work import WorkItem
 
 
-class WorkQueue:
-    def __init__(self) -> None:
-        self.files: asyncio.Queue[str] = asyncio.Queue()
-        self.links: asyncio.Queue[str] = asyncio.Queue()
-        self.suspects: asyncio.Queue[str] = asyncio.Queue()
-        self._held: set[str] = set()
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._drained = asyncio.Event()
-        self._drained.set()
-        self._alerts_due: set[str] = set()
-        self.alerts_clear = asyncio.Event()  # set while no alert is waiting to be posted
-        self.alerts_clear.set()
-        self.open = True
+class WorkQueue(Protocol):
+    holder: str  # who this process is when it claims work
 
-    def holds(self, scan_id: str) -> bool:
-        return scan_id in self._held
+    async def open(self) -> None:
+        """Before the first claim (a single-process queue voids leases of earlier lives)."""
 
-    def put(self, scan_id: str, link: bool | None, *, suspect: bool = False) -> None:
-        """Queue a scan unless it is held already. `link` None: not known yet; the file worker
-        that takes it sends it on to the links if it is one."""
-        if scan_id in self._held:
-            return
-        self._held.add(scan_id)
-        self._drained.clear()
-        self._queue(link, suspect).put_nowait(scan_id)
+    async def put(
+        self, requests: Iterable[ScanRequest], *, event_id: str | None = None
+    ) -> list[str]:
+        """Record new work durably (before Slack's ack); the ids of the scans that are new. A
+        redelivered event id or a dedup key already taken adds nothing."""
 
-    def move_to_links(self, scan_id: str) -> None:
-        """A held scan a file worker found to be a link."""
-        self.links.put_nowait(scan_id)
+    async def waiting(self) -> list[WorkItem]:
+        """Pending items no one else holds a live lease on, oldest first (their retry clock
+        may still be running: `not_before`)."""
 
-    def retry_in(self, delay: float, scan_id: str, link: bool) -> None:
-        """Queue a held scan again after `delay` seconds (unless the pipeline stops first)."""
-        self._timers[scan_id] = asyncio.get_running_loop().call_later(
-            delay, self._due, scan_id, link
-        )
+    async def claim(self, scan_id: str) -> WorkItem | None:
+        """Lease the item to this holder and count a start before the work (a start that never
+        ends is a crash). None: finished meanwhile, or leased to another holder."""
 
-    def release(self, scan_id: str) -> None:
-        """The pipeline no longer holds this scan (an outcome, or left pending for later)."""
-        self._held.discard(scan_id)
-        self.alert_settled(scan_id)
-        if not self._held:
-            self._drained.set()
+    async def release(self, scan_id: str, *, keep_lease: bool = False) -> None:
+        """The run ended without an outcome and without a crash (shutdown, a lane change, or
+        waiting for its note: `keep_lease`)."""
 
-    def close(self) -> int:
-        """Stop: release everything queued or waiting for a retry (it stays pending in the
-        database for the next start). Returns how many scans that was."""
-        self.open = False
-        parked = 0
-        for queue in (self.files, self.links, self.suspects):
-            while not queue.empty():
-                self.release(queue.get_nowait())
-                parked += 1
-        for scan_id, timer in list(self._timers.items()):
-            timer.cancel()
-            self.release(scan_id)
-            parked += 1
-        self._timers.clear()
-        return parked
+    async def retry_later(self, scan_id: str, *, delay: float, bug: bool) -> WorkItem | None:
+        """A transient failure (`bug`: an unexpected exception) ended the run: counted, the
+        retry clock started, the lease given up. The updated item."""
 
-    @property
-    def held(self) -> int:
-        return len(self._held)
-
-    @property
-    def queued(self) -> int:
-        return self.files.qsize() + self.links.qsize() + self.suspects.qsize()
-
-    async def drained(self) -> None:
-        """Wait until no scan is held."""
-        await self._drained.wait()
-
-    def alert_due(self, scan_id: str) -> None:
-        """This scan is about to post an alert: notes wait until it is settled."""
-        self._alerts_due.add(scan_id)
-        self.alerts_clear.clear()
-
-    def alert_settled(self, scan_id: str) -> None:
-        """No alert is due for this scan any more (posted, or the scan is being reported)."""
-        self._alerts_due.discard(scan_id)
-        if not self._alerts_due:
-            self.alerts_clear.set()
-
-    def _queue(self, link: bool | None, suspect: bool) -> asyncio.Queue[str]:
-        if suspect:
-            return self.suspects
-        return self.links if link else self.files
-
-    def _due(self, scan_id: str, link: bool) -> None:
-        self._timers.pop(scan_id, None)
-        if self.open:
-            self._queue(link, False).put_nowait(scan_id)  # still held
-        else:
-            self.release(scan_id)
+    async def finish(
+        self,
+        scan_id: str,
+        *,
+        sha256: str | None = None,
+        decision: Decision | None = None,
+        mode: str | None = None,
+        error: str | None = None,
+        skipped: str | None = None,
+    ) -> None:
+        """The one outcome: decided, reported (error) or skipped."""

@@ -29,9 +29,9 @@ from bot.orchestration.verdicts import VerdictReporter
 from tests.fakes.images import make_image
 from tests.fakes.ports import (
     FLOW_ARN,
-    FakeDetector,
     FakeHumanLoops,
     FakeNotifier,
+    FakeRekognitionCall,
     QueueDrained,
     loop_arn,
 )
@@ -59,7 +59,7 @@ def _output(*answers: list[str]) -> dict[str, Any]:
 class Backend:
     def __init__(self, reviews: ReviewStore, store: Store, trigger: str = "policy") -> None:
         self.loops = FakeHumanLoops()
-        self.detector = FakeDetector()
+        self.detector = FakeRekognitionCall()
         self.notifier = FakeNotifier()
         self.reviews = reviews
         self.a2i = A2IReviews(
@@ -217,7 +217,7 @@ async def test_an_unreadable_output_fails_the_review_but_a_transient_one_retries
 async def test_start_retries_a_transient_failure_then_opens_the_loop(backend: Backend) -> None:
     """`policy` trigger: Rekognition throttles once; the retry opens the loop, named per scan."""
     backend.detector.fail_next(
-        "detect", DetectionFailed("ThrottlingException", "Rate exceeded", transient=True)
+        "call", DetectionFailed("ThrottlingException", "Rate exceeded", transient=True)
     )
     await backend.a2i.start(_report("s1"), ALERT, make_image())
     review = await backend.reviews.get("s1")
@@ -237,7 +237,7 @@ async def test_start_that_cannot_succeed_fails_the_review_with_the_reason(
 ) -> None:
     """The loop quota is not transient: the review is failed at once with plain words."""
     backend.detector.fail_next(
-        "detect", DetectionFailed("HumanLoopQuotaExceededException", "Too many")
+        "call", DetectionFailed("HumanLoopQuotaExceededException", "Too many")
     )
     await backend.a2i.start(_report("s1"), ALERT, make_image())
     review = await backend.reviews.get("s1")

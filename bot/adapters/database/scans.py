@@ -8,10 +8,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -37,6 +37,7 @@ from bot.core.codec import (
 )
 from bot.core.errors import ConfigError
 from bot.core.model import AlertRef, Decision, Detection, ScanRequest
+from bot.core.work import WorkItem
 
 
 def new_scan_id() -> str:
@@ -44,15 +45,8 @@ def new_scan_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-@dataclass(frozen=True)
-class PendingScan:
-    scan_id: str
-    request: ScanRequest
-    attempts: int  # times started
-    crashes: int = 0  # earlier starts that never ended (the process died during the work)
-    failures: int = 0  # transient failures so far
-    first_failure_at: float | None = None
-    bugs: int = 0  # unexpected exceptions so far
+# The work item under its older name (the store's own tests and tools use it).
+PendingScan = WorkItem
 
 
 class Store:
@@ -151,30 +145,33 @@ class Store:
                 if not item.done.done():
                     item.done.set_result(scan_ids)
 
-    async def pending(self) -> list[PendingScan]:
-        """Accepted work not finished yet, oldest first (resumed at start), with the starts
-        that never ended."""
+    async def pending(self) -> list[WorkItem]:
+        """Accepted work not finished yet, oldest first, with how each has fared (starts that
+        never ended, failures), its lease and its retry clock."""
         async with self._engine.connect() as conn:
             rows = await conn.execute(
-                select(scans.c.id, scans.c.request, scans.c.attempts, scan_runs.c.unfinished)
+                select(scans.c.id, scans.c.request, scans.c.attempts, scan_runs)
                 .outerjoin(scan_runs, scan_runs.c.scan_id == scans.c.id)
                 .where(scans.c.status == "pending")
                 .order_by(scans.c.created_at)
             )
-            return [
-                PendingScan(
-                    r.id, request_from_json(r.request), r.attempts, crashes=r.unfinished or 0
-                )
-                for r in rows
-            ]
+            return [_item(r.id, r.request, r.attempts, r) for r in rows]
 
-    async def begin_run(self, scan_id: str) -> PendingScan | None:
-        """Count a start before the work (durably); None if the scan is no longer pending.
+    async def begin_run(
+        self,
+        scan_id: str,
+        *,
+        holder: str | None = None,
+        lease_until: float | None = None,
+        now: float | None = None,
+    ) -> WorkItem | None:
+        """Count a start before the work (durably) and take the scan's lease for `holder`.
 
-        The start stays counted as unfinished until end_run, record_failure or finish: starts
-        that never ended mean the work itself took the process down.
+        None if the scan is no longer pending, or another holder's lease on it has not
+        expired. The start stays counted as unfinished until end_run, record_failure or
+        finish: starts that never ended mean the work itself took the process down.
         """
-        now = time.time()
+        now = time.time() if now is None else now
         async with self.write() as conn:
             row = (
                 await conn.execute(
@@ -185,50 +182,77 @@ class Store:
             ).first()
             if row is None:
                 return None
+            insert_new = insert_ignoring_duplicates(conn.dialect.name)
+            await conn.execute(
+                insert_new(scan_runs).values(scan_id=scan_id, unfinished=0, failures=0, bugs=0)
+            )
+            free = or_(
+                scan_runs.c.holder.is_(None),
+                scan_runs.c.lease_until.is_(None),
+                scan_runs.c.lease_until <= now,
+                scan_runs.c.holder == holder,
+            )
+            run = (
+                await conn.execute(
+                    update(scan_runs)
+                    .where(scan_runs.c.scan_id == scan_id, free)
+                    .values(
+                        unfinished=scan_runs.c.unfinished + 1,
+                        holder=holder,
+                        lease_until=lease_until,
+                        not_before=None,
+                    )
+                    .returning(scan_runs)
+                )
+            ).first()
+            if run is None:
+                return None  # leased to another holder
             await conn.execute(
                 update(scans)
                 .where(scans.c.id == scan_id)
                 .values(attempts=scans.c.attempts + 1, updated_at=now)
             )
-            run = (
-                await conn.execute(select(scan_runs).where(scan_runs.c.scan_id == scan_id))
-            ).first()
-            if run is None:
-                await conn.execute(
-                    insert(scan_runs).values(scan_id=scan_id, unfinished=1, failures=0, bugs=0)
-                )
-            else:
-                await conn.execute(
-                    update(scan_runs)
-                    .where(scan_runs.c.scan_id == scan_id)
-                    .values(unfinished=scan_runs.c.unfinished + 1)
-                )
-        return PendingScan(
-            scan_id,
-            request_from_json(row.request),
-            int(row.attempts) + 1,
-            crashes=int(run.unfinished) if run else 0,
-            failures=int(run.failures) if run else 0,
-            first_failure_at=run.first_failure_at if run else None,
-            bugs=int(run.bugs) if run else 0,
+        return replace(
+            _item(scan_id, row.request, int(row.attempts) + 1, run),
+            crashes=int(run.unfinished) - 1,
         )
 
-    async def end_run(self, scan_id: str) -> None:
-        """The run stopped without crashing the process (interrupted by a shutdown)."""
+    async def end_run(self, scan_id: str, *, keep_lease: bool = False) -> None:
+        """The run stopped without crashing the process (interrupted by a shutdown, or waiting
+        for its note: then `keep_lease`)."""
+        values: dict[str, Any] = {"unfinished": 0}
+        if not keep_lease:
+            values.update(holder=None, lease_until=None)
         async with self.write() as conn:
             await conn.execute(
-                update(scan_runs).where(scan_runs.c.scan_id == scan_id).values(unfinished=0)
+                update(scan_runs).where(scan_runs.c.scan_id == scan_id).values(**values)
             )
 
-    async def record_failure(self, scan_id: str, *, bug: bool = False) -> PendingScan | None:
+    async def drop_leases(self, *, keep: str) -> None:
+        """Void every lease not held by `keep` (a process that is the only one working this
+        database: leases from its earlier lives are void)."""
+        async with self.write() as conn:
+            await conn.execute(
+                update(scan_runs)
+                .where(scan_runs.c.holder.is_not(None), scan_runs.c.holder != keep)
+                .values(holder=None, lease_until=None)
+            )
+
+    async def record_failure(
+        self, scan_id: str, *, bug: bool = False, not_before: float | None = None
+    ) -> WorkItem | None:
         """A transient failure (or, with `bug`, an unexpected exception) ended this run; the
-        scan will be retried. Returns the updated counts."""
+        scan will be retried, not before `not_before`. The lease is given up. Returns the
+        updated counts."""
         now = time.time()
         async with self.write() as conn:
             values: dict[str, Any] = {
                 "unfinished": 0,
                 "failures": scan_runs.c.failures + 1,
                 "first_failure_at": func.coalesce(scan_runs.c.first_failure_at, now),
+                "holder": None,
+                "lease_until": None,
+                "not_before": not_before,
             }
             if bug:
                 values["bugs"] = scan_runs.c.bugs + 1
@@ -244,14 +268,7 @@ class Store:
             ).first()
         if row is None:
             return None
-        return PendingScan(
-            scan_id,
-            request_from_json(row.request),
-            int(row.attempts),
-            failures=int(row.failures),
-            first_failure_at=row.first_failure_at,
-            bugs=int(row.bugs),
-        )
+        return replace(_item(scan_id, row.request, int(row.attempts), row), crashes=0)
 
     async def finish(
         self,
@@ -295,22 +312,29 @@ class Store:
 
     # -- detections -----------------------------------------------------------------------
 
-    async def detection(self, sha256: str) -> Detection | None:
+    async def detection(self, sha256: str, detector: str) -> Detection | None:
+        """What `detector` found in these bytes, if it has looked at them."""
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(select(detections.c.result).where(detections.c.sha256 == sha256))
+                await conn.execute(
+                    select(detections.c.result).where(
+                        detections.c.sha256 == sha256, detections.c.detector == detector
+                    )
+                )
             ).first()
         return detection_from_json(row.result) if row else None
 
-    async def save_detection(self, sha256: str, detection: Detection) -> None:
+    async def save_detection(self, sha256: str, detector: str, detection: Detection) -> None:
         async with self.write() as conn:
             values = {
+                "model_version": detection.model_version[:64],
                 "result": detection_to_json(detection),
                 "min_confidence": detection.min_confidence,
                 "created_at": time.time(),
             }
+            key = {"sha256": sha256, "detector": detector}
             await conn.execute(
-                upsert(conn.dialect.name, detections, ["sha256"], {"sha256": sha256, **values})
+                upsert(conn.dialect.name, detections, ["sha256", "detector"], {**key, **values})
             )
 
     # -- alerts ---------------------------------------------------------------------------
@@ -466,6 +490,23 @@ def _scan_row(request: ScanRequest, now: float) -> dict[str, Any]:
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _item(scan_id: str, request: Any, attempts: int, run: Any) -> WorkItem:
+    """A work item from a scans row's request and attempts and its scan_runs row (or None
+    columns when the scan has never been started)."""
+    return WorkItem(
+        scan_id,
+        request_from_json(request),
+        int(attempts),
+        crashes=int(run.unfinished or 0),
+        failures=int(run.failures or 0),
+        first_failure_at=run.first_failure_at,
+        bugs=int(run.bugs or 0),
+        holder=run.holder,
+        lease_until=run.lease_until,
+        not_before=run.not_before,
+    )
 
 
 def _first_line(exc: BaseException) -> str:

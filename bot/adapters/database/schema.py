@@ -35,11 +35,14 @@ scans = Table(
 )
 Index("scans_age", scans.c.updated_at)  # a finished scan's age counts from its end
 
-# Rekognition results by image content: the same bytes are never sent (and paid for) twice.
+# Detector results by image content and detector: the same bytes are never sent (and paid for)
+# twice to one detector, and one detector never reuses another's results.
 detections = Table(
     "detections",
     metadata,
     Column("sha256", String(64), primary_key=True),
+    Column("detector", String(32), primary_key=True),  # "rekognition", ...
+    Column("model_version", String(64), nullable=False),  # the detector's model that made it
     Column("result", JSON, nullable=False),
     Column("min_confidence", Float, nullable=False),
     Column("created_at", Float, nullable=False),
@@ -133,6 +136,11 @@ scan_runs = Table(
     Column("failures", Integer, nullable=False, default=0),  # transient failures so far
     Column("first_failure_at", Float),  # when retrying began: the retry limit counts from here
     Column("bugs", Integer, nullable=False, default=0),  # unexpected exceptions so far
+    # The lease: which worker process holds the scan, and until when (an expired lease is
+    # claimable again), and the retry clock (not to be run again before this).
+    Column("holder", String(64)),
+    Column("lease_until", Float),
+    Column("not_before", Float),
 )
 
 # The deployment's shared Rekognition schedule (PostgreSQL; see bot/adapters/database/quota.py):

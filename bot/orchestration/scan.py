@@ -1,0 +1,287 @@
+"""The steps of one scan: resolve, download, detect (once per image), decide, act, alert once.
+
+The scheduler (bot/orchestration/scheduler.py) decides when a scan runs and what a failure
+means; this module only carries one run through its steps and returns the outcome to record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from bot.adapters.fetch import Fetcher
+from bot.adapters.images.formats import sniff_image
+from bot.adapters.slack import Notifier, SlackFile
+from bot.core import messages
+from bot.core.errors import FetchBlocked, ImageRejected, ScanFailed
+from bot.core.model import (
+    AlertRef,
+    Decision,
+    Detection,
+    History,
+    ImageRef,
+    ScanReport,
+    ScanRequest,
+    Trigger,
+)
+from bot.core.payloads import IMAGE_EXTENSIONS, claims_image, extension
+from bot.core.policy import Policy, decide
+from bot.core.verdict import apply_history
+from bot.core.work import WorkItem
+from bot.orchestration.review import ReviewBackend
+
+
+class NotAnImage(Exception):
+    """Raised for content that never claimed to be an image (a web page link): skipped quietly."""
+
+
+class ReviewHistory(Protocol):
+    """What earlier posts of the same bytes settled (the review ledger)."""
+
+    async def history(self, sha256: str, scan_id: str) -> History: ...
+
+
+class ScanRecords(Protocol):
+    """What the scan steps keep in the store: detections and alerts."""
+
+    async def detection(self, sha256: str, detector: str) -> Detection | None: ...
+
+    async def save_detection(self, sha256: str, detector: str, detection: Detection) -> None: ...
+
+    async def alert_for(self, scan_id: str) -> AlertRef | None: ...
+
+    async def begin_alert(
+        self,
+        scan_id: str,
+        sha256: str,
+        channel: str,
+        decision: Decision,
+        message: dict[str, Any],
+        *,
+        causes: Sequence[str],
+    ) -> float | None: ...
+
+    async def complete_alert(self, scan_id: str, alert: AlertRef) -> None: ...
+
+
+class SlackFiles(Protocol):
+    """Files hosted by Slack: what files.info says of one."""
+
+    async def file_info(self, file_id: str) -> SlackFile: ...
+
+
+class AlertWatch(Protocol):
+    """Told when an alert is about to be posted and when it is settled (notes wait for it)."""
+
+    def alert_due(self, scan_id: str) -> None: ...
+
+    def alert_settled(self, scan_id: str) -> None: ...
+
+
+class Detector(Protocol):
+    """The moderation classifier port. Each adapter prepares its own input from the bytes as
+    downloaded (Rekognition's size and format rules live in the Rekognition adapter)."""
+
+    name: str  # detections are stored per detector: one never reuses another's results
+
+    async def detect(self, image: bytes, min_confidence: float) -> Detection: ...
+
+
+# The detector for one scan, by scan id (A2I's `flow` trigger names its human loop from it).
+DetectorFor = Callable[[str], Detector]
+
+
+def one_detector(detector: Detector) -> DetectorFor:
+    """The same detector for every scan."""
+    return lambda _scan_id: detector
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one successful run records."""
+
+    sha256: str
+    decision: Decision
+    mode: str
+
+
+class ScanSteps:
+    def __init__(
+        self,
+        *,
+        records: ScanRecords,
+        fetcher: Fetcher,
+        detector_for: DetectorFor,
+        notifier: Notifier,
+        files: SlackFiles,
+        policy: Policy,
+        reviews: ReviewBackend | None,
+        ledger: ReviewHistory,
+        alerts: AlertWatch,
+        bot_token: str,
+        link_timeout: float,
+    ) -> None:
+        self._records = records
+        self._fetcher = fetcher
+        self._detector_for = detector_for
+        self._notifier = notifier
+        self._files = files
+        self._policy = policy
+        self._reviews = reviews
+        self._ledger = ledger
+        self._alerts = alerts
+        self._bot_token = bot_token
+        self._link_timeout = link_timeout
+        self._inflight: dict[tuple[str, str], asyncio.Future[Detection]] = {}
+
+    async def run(self, item: WorkItem) -> Outcome:
+        """One run; raises NotAnImage, ScanFailed, SlackUnavailable or a bug."""
+        request = await self._resolve(item.request)
+        data = await self._download(request)
+        sha256 = await asyncio.to_thread(_sha256, data)
+        detection, reused = await self._detection(item.scan_id, sha256, data)
+        history = await self._linked(await self._ledger.history(sha256, item.scan_id))
+        outcome = apply_history(decide(self._policy, detection, request.origin.channel), history)
+        report = ScanReport(item.scan_id, request, detection, outcome, sha256, reused, history)
+        await self._act(report, data)
+        return Outcome(sha256, outcome.decision, outcome.mode.value)
+
+    async def _linked(self, history: History) -> History:
+        """Permalinks for the earlier alerts a re-post's alert will link to."""
+
+        async def link(alert: AlertRef | None) -> AlertRef | None:
+            if alert is None or alert.permalink:
+                return alert
+            return replace(alert, permalink=await self._notifier.permalink(alert.channel, alert.ts))
+
+        verdict = history.verdict
+        if verdict is not None:
+            verdict = replace(verdict, alert=await link(verdict.alert))
+        return History(
+            earlier_alert=await link(history.earlier_alert),
+            verdict=verdict,
+            open_review=await link(history.open_review),
+        )
+
+    async def _resolve(self, request: ScanRequest) -> ScanRequest:
+        """A file known only by id (file_shared) gets its URL, name and message from files.info."""
+        image = request.image
+        if image.file_id is None or (image.url and image.name):
+            return request
+        info = await self._files.file_info(image.file_id)
+        if not claims_image(info.mimetype, info.name, info.filetype):
+            raise NotAnImage(f"file {image.file_id} is not an image ({info.mimetype})")
+        image = ImageRef(
+            url=info.download_url,
+            file_id=image.file_id,
+            name=info.name,
+            mimetype=info.mimetype,
+        )
+        origin = request.origin
+        if origin.message_ts is None:
+            origin = replace(origin, message_ts=info.share_ts(origin.channel))
+        return replace(request, image=image, origin=origin)
+
+    async def _download(self, request: ScanRequest) -> bytes:
+        image = request.image
+        if image.url is None:
+            raise ImageRejected("the file has no download link", image.label)
+        automatic_link = image.file_id is None and request.origin.trigger is Trigger.LINK
+        token = self._bot_token if image.file_id else None
+        try:
+            deadline = self._link_timeout if image.file_id is None else None
+            fetched = await self._fetcher.fetch(image.url, token=token, deadline=deadline)
+        except FetchBlocked:
+            raise
+        except ScanFailed as exc:
+            # A dead link in chat is only worth a note if it looked like an image.
+            if automatic_link and extension(image.url) not in IMAGE_EXTENSIONS:
+                raise NotAnImage(f"link not fetched: {exc}") from None
+            raise
+        if automatic_link and sniff_image(fetched.data) is None:
+            said_image = (fetched.content_type or "").lower().startswith("image/")
+            if not said_image and extension(image.url) not in IMAGE_EXTENSIONS:
+                raise NotAnImage(f"link is not an image ({fetched.content_type})")
+        return fetched.data
+
+    async def _detection(self, scan_id: str, sha256: str, data: bytes) -> tuple[Detection, bool]:
+        """Reuse an earlier result for the same bytes; concurrent scans of them share one call."""
+        min_confidence = self._policy.call_min_confidence
+        detector = self._detector_for(scan_id)
+        stored = await self._records.detection(sha256, detector.name)
+        if stored is not None and stored.min_confidence <= min_confidence:
+            return stored, True
+        key = (sha256, detector.name)
+        running = self._inflight.get(key)
+        if running is not None:
+            return await asyncio.shield(running), True
+        future: asyncio.Future[Detection] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            detection = await detector.detect(data, min_confidence)
+            await self._records.save_detection(sha256, detector.name, detection)
+        except asyncio.CancelledError:
+            future.cancel()  # shutting down: waiters are cancelled too and resume next start
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters, if any, get it re-raised
+            raise
+        else:
+            future.set_result(detection)
+        finally:
+            del self._inflight[key]
+        return detection, False
+
+    async def _act(self, report: ScanReport, image: bytes) -> None:
+        request = report.request
+        if report.outcome.alerts:
+            alert = await self._records.alert_for(report.scan_id)
+            if alert is None:  # not posted before a restart interrupted this scan
+                alert = await self._post_alert(report)
+            history = report.history
+            settled = history.verdict is not None or history.open_review is not None
+            if report.outcome.needs_review and self._reviews and not settled:
+                await self._reviews.start(report, alert, image)
+        if request.origin.response_url:
+            await self._notifier.respond(request.origin.response_url, messages.scan_result(report))
+
+    async def _post_alert(self, report: ScanReport) -> AlertRef:
+        """Post the alert exactly once, even across a crash between posting and saving it."""
+        origin = report.request.origin
+        source_link = None
+        if origin.channel and origin.message_ts:
+            source_link = await self._notifier.permalink(origin.channel, origin.message_ts)
+        history = report.history
+        buttons = bool(
+            self._reviews
+            and self._reviews.buttons
+            and report.outcome.needs_review
+            and history.verdict is None
+            and history.open_review is None
+        )
+        message = messages.alert(report, source_link=source_link, review_buttons=buttons)
+        self._alerts.alert_due(report.scan_id)
+        earlier_intent = await self._records.begin_alert(
+            report.scan_id,
+            report.sha256,
+            self._notifier.alert_channel,
+            report.outcome.decision,
+            message.as_kwargs(),
+            causes=[label.name for label in report.outcome.causes],
+        )
+        alert = None
+        if earlier_intent is not None:  # posted before a crash? Slack's history knows
+            alert = await self._notifier.find_alert(report.scan_id, since=earlier_intent)
+        if alert is None:
+            alert = await self._notifier.post_alert(message, scan_id=report.scan_id)
+        await self._records.complete_alert(report.scan_id, alert)
+        self._alerts.alert_settled(report.scan_id)
+        return alert
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
