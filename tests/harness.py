@@ -275,6 +275,7 @@ class BotProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: asyncio.subprocess.Process | None = None
         self.output = b""
+        self._drain: asyncio.Task[None] | None = None
 
     async def start(self, within: float = 30.0) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PORT": str(self.port)}
@@ -290,6 +291,9 @@ class BotProcess:
             stderr=asyncio.subprocess.STDOUT,
             preexec_fn=self._limit_files if self.open_files else None,
         )
+        # Read the child's output as it comes: a full pipe would block its logging, and with it
+        # the child itself (as hundreds of logged accept() errors once did at shutdown).
+        self._drain = asyncio.create_task(self._pump())
         async with asyncio.timeout(within), aiohttp.ClientSession() as session:
             while True:  # wait for the condition "serving", not for a fixed time
                 try:
@@ -334,10 +338,16 @@ class BotProcess:
         await self._read_output()
         return code
 
-    async def _read_output(self) -> str:
+    async def _pump(self) -> None:
         assert self.process is not None
         assert self.process.stdout is not None
-        self.output += await self.process.stdout.read()
+        while chunk := await self.process.stdout.read(65536):
+            self.output += chunk
+
+    async def _read_output(self) -> str:
+        """Everything the child wrote, once it has exited."""
+        assert self._drain is not None
+        await self._drain
         return self.output.decode(errors="replace")
 
 

@@ -34,6 +34,7 @@ NOW = time.time()
 OLD = NOW - 100 * DAY_SECONDS  # older than the default 90 days
 RECENT = NOW - 10 * DAY_SECONDS
 CUTOFF = NOW - 90 * DAY_SECONDS
+DETECTION = {"detector": "rekognition", "model_version": "7.0", "result": {}, "min_confidence": 40}
 
 
 @pytest.fixture
@@ -85,8 +86,8 @@ async def _seed(engine: AsyncEngine, old_events: int = 5, old_scans: int = 5) ->
         await conn.execute(
             insert(detections),
             [
-                {"sha256": "a" * 64, "result": {}, "min_confidence": 40, "created_at": OLD},
-                {"sha256": "b" * 64, "result": {}, "min_confidence": 40, "created_at": RECENT},
+                {**DETECTION, "sha256": "a" * 64, "created_at": OLD},
+                {**DETECTION, "sha256": "b" * 64, "created_at": RECENT},
             ],
         )
         for scan_id, status in (("reviewed", "open"), ("decided", "decided")):
