@@ -36,6 +36,7 @@ from bot.core.policy import Policy
 from bot.orchestration.pipeline import Pipeline, PipelineConfig
 from bot.orchestration.retention import keep_pruning
 from bot.orchestration.scan import one_detector
+from bot.orchestration.scheduler import SchedulerConfig
 from bot.orchestration.services import Services
 from bot.orchestration.supervisor import Supervisor
 from bot.review_setup import build_review_backend
@@ -116,11 +117,13 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             ledger=reviews.ledger,
             config=PipelineConfig(
                 bot_token=token,
-                workers=scan_workers(settings.rekognition_tps),
                 link_timeout=settings.link_timeout_seconds,
-                retry=retry,
-                note_interval=settings.note_interval_seconds,
                 watch_channels=frozenset(settings.watch_channels),
+                scheduling=SchedulerConfig(
+                    workers=scan_workers(settings.rekognition_tps),
+                    retry=retry,
+                    note_interval=settings.note_interval_seconds,
+                ),
             ),
         )
         authorize = await authorize_once(client)

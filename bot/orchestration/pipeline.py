@@ -15,7 +15,6 @@ from bot.adapters.fetch import Fetcher
 from bot.adapters.slack import Notifier
 from bot.core.model import ChannelMode, ScanRequest, Trigger
 from bot.core.policy import Policy
-from bot.core.retry import RetryPolicy
 from bot.core.work import Lane, is_link
 from bot.orchestration.lanes import Lanes
 from bot.orchestration.ledger import ReviewLedger
@@ -30,16 +29,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PipelineConfig:
     bot_token: str
-    workers: int = 8  # Slack files and on-demand scans
-    link_workers: int = 4  # links posted in chat: their own pool, so they never hold up uploads
     link_timeout: float = 15.0  # a whole link download (redirects, connect, body) within this
-    # Transient failures: retried with backoff, reported once the limit has passed.
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    crash_limit: int = 3  # starts that never ended (the process died) before giving up
-    bug_limit: int = 3  # unexpected exceptions retried before they are reported
-    note_interval: float = 5.0  # at most one "Could not scan" note per this many seconds
-    sweep_interval: float | None = None  # look for forgotten pending scans; None: retry.cap
     watch_channels: frozenset[str] = frozenset()
+    scheduling: SchedulerConfig = field(default_factory=SchedulerConfig)  # workers, retries
 
 
 class Pipeline:
@@ -80,15 +72,7 @@ class Pipeline:
             run=self.steps.run,
             notifier=notifier,
             lanes=lanes,
-            config=SchedulerConfig(
-                workers=config.workers,
-                link_workers=config.link_workers,
-                retry=config.retry,
-                crash_limit=config.crash_limit,
-                bug_limit=config.bug_limit,
-                note_interval=config.note_interval,
-                sweep_interval=config.sweep_interval,
-            ),
+            config=config.scheduling,
         )
 
     @property
