@@ -114,7 +114,7 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(secrets=secrets)
     try:
         if socket_mode:
-            asyncio.run(serve_socket(settings, policy))
+            asyncio.run(serve_socket(settings, policy, args.port or settings.port))
         else:
             serve_http(settings, policy, args.port or settings.port)
     except ConfigError:

@@ -25,8 +25,9 @@ from bot.adapters.database.retention import Retention
 from bot.adapters.database.scans import Store
 from bot.adapters.database.workqueue import DatabaseWorkQueue
 from bot.adapters.fetch import Fetcher
-from bot.adapters.http_server import limited_app, serve
+from bot.adapters.http_server import limited_app, serve, start
 from bot.adapters.images.budget import DecodeBudget, install
+from bot.adapters.metrics import PrometheusMetrics, metrics_handler
 from bot.adapters.ratelimit import RateLimiter
 from bot.adapters.rekognition import RekognitionDetector, rekognition_client
 from bot.adapters.slack import SlackNotifier, web_client
@@ -57,6 +58,7 @@ class Runtime:
     pipeline: Pipeline
     bolt: AsyncApp
     supervisor: Supervisor  # the background loops; /healthz reports any that stopped
+    metrics: PrometheusMetrics  # GET /metrics
 
 
 @asynccontextmanager
@@ -64,6 +66,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
     """Build, start, and on exit drain and close every part (in reverse order)."""
     async with AsyncExitStack() as stack:
         install(DecodeBudget(settings.decode_memory_bytes))  # image decodes share it
+        metrics = PrometheusMetrics()
         store = Store.from_url(settings.sqlalchemy_url)
         stack.push_async_callback(store.close)
         await store.upgrade()
@@ -88,6 +91,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             # A few quick retries here; the pipeline retries the scan after that (retry limit).
             base_delay=min(0.2, retry.base),
             max_delay=min(5.0, retry.cap),
+            metrics=metrics,
         )
         stack.callback(detector.close)
         supervisor = Supervisor(settings.retry)
@@ -99,6 +103,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
                 client=client,
                 detector=detector,
                 supervisor=supervisor,
+                metrics=metrics,
             )
         )
         stack.push_async_callback(supervisor.close)  # tasks stop before the backend closes
@@ -115,6 +120,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             policy=policy,
             reviews=reviews.backend,
             ledger=reviews.ledger,
+            metrics=metrics,
             config=PipelineConfig(
                 bot_token=token,
                 link_timeout=settings.link_timeout_seconds,
@@ -142,7 +148,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         register_all(bolt, Services(pipeline=pipeline, policy=policy, votes=reviews.votes))
         await pipeline.start()
         stack.push_async_callback(pipeline.stop, settings.shutdown_grace_seconds)
-        yield Runtime(store, client, pipeline, bolt, supervisor)
+        yield Runtime(store, client, pipeline, bolt, supervisor, metrics)
 
 
 # Errors meaning the token itself is bad (not that Slack is briefly unreachable).
@@ -198,7 +204,8 @@ RUNTIME = web.AppKey("runtime", Runtime)
 
 
 def http_app(settings: Settings, policy: Policy) -> web.Application:
-    """POST /slack/events (events, commands, interactivity; signatures checked), GET /healthz."""
+    """POST /slack/events (events, commands, interactivity; signatures checked), GET /healthz
+    and GET /metrics."""
     app = limited_app(settings.http_limits)
     secret = settings.slack_signing_secret
     verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
@@ -228,6 +235,15 @@ def http_app(settings: Settings, policy: Policy) -> web.Application:
         response = await runtime.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post("/slack/events", slack_events)
+    add_status_routes(app)
+    return app
+
+
+def add_status_routes(app: web.Application) -> None:
+    """GET /healthz and GET /metrics, answered from the Runtime in `app[RUNTIME]`."""
+
     async def healthz(request: web.Request) -> web.Response:
         runtime = request.app[RUNTIME]
         reachable = await runtime.store.ping()
@@ -241,10 +257,12 @@ def http_app(settings: Settings, policy: Policy) -> web.Application:
         }
         return web.json_response(body, status=200 if healthy else 503)
 
-    app.cleanup_ctx.append(lifecycle)
-    app.router.add_post("/slack/events", slack_events)
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        runtime = request.app[RUNTIME]
+        return await metrics_handler(runtime.metrics, runtime.store.engine)(request)
+
     app.router.add_get("/healthz", healthz)
-    return app
+    app.router.add_get("/metrics", metrics)
 
 
 def serve_http(settings: Settings, policy: Policy, port: int) -> None:
@@ -270,11 +288,30 @@ async def socket_mode(settings: Settings, policy: Policy) -> AsyncIterator[Runti
             await handler.close_async()  # type: ignore[no-untyped-call]
 
 
-async def serve_socket(settings: Settings, policy: Policy) -> None:
+@asynccontextmanager
+async def status_server(
+    runtime: Runtime, settings: Settings, port: int, host: str | None = None
+) -> AsyncIterator[int]:
+    """GET /healthz and GET /metrics on `port` (Socket Mode has no HTTP port of its own, and
+    Kubernetes probes and Prometheus need one). Yields the port actually bound."""
+    app = limited_app(settings.http_limits)
+    app[RUNTIME] = runtime
+    add_status_routes(app)
+    runner = await start(app, host, port)
+    try:
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+async def serve_socket(settings: Settings, policy: Policy, port: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with socket_mode(settings, policy):
-        log.info("modbot connected (Socket Mode)")
+    async with (
+        socket_mode(settings, policy) as runtime,
+        status_server(runtime, settings, port),
+    ):
+        log.info("modbot connected (Socket Mode); /healthz and /metrics on port %d", port)
         await stop.wait()

@@ -16,6 +16,7 @@ from bot.adapters.database.scans import Store
 from bot.adapters.rekognition import RekognitionCall
 from bot.adapters.slack import Notifier
 from bot.adapters.slack_directory import SlackDirectory
+from bot.core.metrics import NO_METRICS, Metrics
 from bot.orchestration.a2i_review import A2IConfig, A2IReviews
 from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.review import ReviewBackend
@@ -44,6 +45,7 @@ async def build_review_backend(
     detector: RekognitionCall,
     supervisor: Supervisor,
     reminder_tick: float = 60.0,
+    metrics: Metrics = NO_METRICS,
 ) -> AsyncIterator[ReviewSetup]:
     """Build the configured backend and run its background work under `supervisor`.
 
@@ -54,7 +56,7 @@ async def build_review_backend(
         return
     reviews = ReviewStore(store)
     ledger = ReviewLedger(store, reviews)
-    reporter = VerdictReporter(store, reviews, notifier, retry=settings.retry)
+    reporter = VerdictReporter(store, reviews, notifier, retry=settings.retry, metrics=metrics)
     supervisor.start("verdict-reporter", reporter.run)
     setup: ReviewSetup
     if settings.review_backend is ReviewBackendName.SLACK:

@@ -266,10 +266,13 @@ def enable_a2i(
 
 
 class BotProcess:
-    """`modbot serve --http` as a real child process, for kill and shutdown tests."""
+    """`modbot serve` as a real child process, for kill and shutdown tests."""
 
-    def __init__(self, stack: Stack, *, open_files: int | None = None) -> None:
+    def __init__(
+        self, stack: Stack, *, open_files: int | None = None, transport: str = "--http"
+    ) -> None:
         self.stack = stack
+        self.transport = transport  # --socket: Socket Mode, with /healthz on PORT all the same
         self.open_files = open_files  # RLIMIT_NOFILE for the child, as a container may set it
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -284,7 +287,7 @@ class BotProcess:
             "-m",
             "bot",
             "serve",
-            "--http",
+            self.transport,
             env=env,
             cwd=self.stack.tmp,
             stdout=asyncio.subprocess.PIPE,

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bot.adapters.images.budget import prepare_within_budget
 from bot.adapters.ratelimit import RateLimiter
 from bot.core.errors import DetectionFailed
+from bot.core.metrics import NO_METRICS, CallResult, Metrics
 from bot.core.model import ContentType, Detection, Label
 from bot.core.pacing import calls_in_flight
 
@@ -130,8 +131,10 @@ class RekognitionDetector:
         max_attempts: int = 8,
         base_delay: float = 0.2,
         max_delay: float = 5.0,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._client = client
+        self._metrics = metrics
         self._limiter = limiter
         self._max_attempts = max_attempts
         self._base_delay = base_delay
@@ -168,9 +171,13 @@ class RekognitionDetector:
                 failure = DetectionFailed(type(exc).__name__, str(exc), transient=True)
             else:
                 self._limiter.succeeded()
+                self._metrics.detector_call(self.name, CallResult.OK)
                 return parse_detection(response, min_confidence)
             if failure.code in THROTTLE_CODES:
                 self._limiter.throttled()
+                self._metrics.detector_call(self.name, CallResult.THROTTLED)
+            else:
+                self._metrics.detector_call(self.name, CallResult.ERROR)
             if not failure.transient or attempt == self._max_attempts:
                 raise failure
             delay = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))

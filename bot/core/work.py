@@ -32,6 +32,7 @@ class WorkItem:
     holder: str | None = None  # the worker process holding the lease, if any
     lease_until: float | None = None  # an expired lease is claimable again
     not_before: float | None = None  # the retry clock: not to be run again before this
+    accepted_at: float | None = None  # when intake recorded it (the event-to-alert clock)
 
     @property
     def lane(self) -> Lane:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from bot.adapters.database.scans import Store
 from bot.adapters.fetch import Fetcher
 from bot.adapters.slack import Notifier
+from bot.core.metrics import NO_METRICS, Metrics
 from bot.core.model import ChannelMode, ScanRequest, Trigger
 from bot.core.policy import Policy
 from bot.core.work import Lane, is_link
@@ -49,6 +50,7 @@ class Pipeline:
         reviews: ReviewBackend | None,
         config: PipelineConfig,
         ledger: ReviewLedger | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._queue = queue
         self._policy = policy
@@ -66,6 +68,7 @@ class Pipeline:
             alerts=lanes,
             bot_token=config.bot_token,
             link_timeout=config.link_timeout,
+            metrics=metrics,
         )
         self.scheduler = Scheduler(
             queue=queue,
@@ -73,6 +76,7 @@ class Pipeline:
             notifier=notifier,
             lanes=lanes,
             config=config.scheduling,
+            metrics=metrics,
         )
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from bot.adapters.images.formats import sniff_image
 from bot.adapters.slack import Notifier, SlackFile
 from bot.core import messages
 from bot.core.errors import FetchBlocked, ImageRejected, ScanFailed
+from bot.core.metrics import NO_METRICS, Metrics
 from bot.core.model import (
     AlertRef,
     Decision,
@@ -123,8 +125,10 @@ class ScanSteps:
         alerts: AlertWatch,
         bot_token: str,
         link_timeout: float,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._records = records
+        self._metrics = metrics
         self._fetcher = fetcher
         self._detector_for = detector_for
         self._notifier = notifier
@@ -146,7 +150,7 @@ class ScanSteps:
         history = await self._linked(await self._ledger.history(sha256, item.scan_id))
         outcome = apply_history(decide(self._policy, detection, request.origin.channel), history)
         report = ScanReport(item.scan_id, request, detection, outcome, sha256, reused, history)
-        await self._act(report, data)
+        await self._act(report, data, item.accepted_at)
         return Outcome(sha256, outcome.decision, outcome.mode.value)
 
     async def _linked(self, history: History) -> History:
@@ -236,12 +240,14 @@ class ScanSteps:
             del self._inflight[key]
         return detection, False
 
-    async def _act(self, report: ScanReport, image: bytes) -> None:
+    async def _act(self, report: ScanReport, image: bytes, accepted_at: float | None) -> None:
         request = report.request
         if report.outcome.alerts:
             alert = await self._records.alert_for(report.scan_id)
             if alert is None:  # not posted before a restart interrupted this scan
                 alert = await self._post_alert(report)
+                since = time.time() - accepted_at if accepted_at is not None else None
+                self._metrics.alert_posted(report.outcome.decision.value, since)
             history = report.history
             settled = history.verdict is not None or history.open_review is not None
             if report.outcome.needs_review and self._reviews and not settled:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from bot.adapters.slack import Notifier, SlackUnavailable
 from bot.core import messages
 from bot.core.errors import FetchFailed, ScanFailed
+from bot.core.metrics import NO_METRICS, Metrics
 from bot.core.retry import RetryPolicy
 from bot.core.work import Lane, WorkItem, is_link
 from bot.orchestration.lanes import Lanes
@@ -53,8 +54,10 @@ class Scheduler:
         lanes: Lanes,
         config: SchedulerConfig,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._queue = queue
+        self._metrics = metrics
         self._run_scan = run
         self._notifier = notifier
         self._lanes = lanes
@@ -198,6 +201,7 @@ class Scheduler:
             raise
         except NotAnImage as exc:
             await self._queue.finish(scan_id, skipped=str(exc))
+            self._metrics.scan_finished("skipped")
             return True
         except (ScanFailed, SlackUnavailable) as exc:
             return await self._failed(item, exc)
@@ -207,6 +211,7 @@ class Scheduler:
         await self._queue.finish(
             scan_id, sha256=outcome.sha256, decision=outcome.decision, mode=outcome.mode
         )
+        self._metrics.scan_finished(outcome.decision.value, outcome.mode)
         return True
 
     async def _failed(self, item: WorkItem, exc: Exception) -> bool:
@@ -248,11 +253,13 @@ class Scheduler:
                 return False
             log.error("scan %s: could not tell the caller (%s): %s", item.scan_id, exc, failure)
         await self._queue.finish(item.scan_id, error=messages.failure_reason(failure))
+        self._metrics.scan_finished("failed")
         return True
 
     async def _notes_posted(self, notes: Sequence[Note]) -> None:
         for note in notes:
             await self._queue.finish(note.scan_id, error=messages.failure_reason(note.error))
+            self._metrics.scan_finished("failed")
             self._lanes.release(note.scan_id)
 
     def _notes_released(self, notes: Sequence[Note]) -> None:
@@ -266,6 +273,7 @@ class Scheduler:
                 "scan %s: Could not scan note not posted (%s): %s", note.scan_id, why, note.error
             )
             await self._queue.finish(note.scan_id, error=messages.failure_reason(note.error))
+            self._metrics.scan_finished("failed")
             self._lanes.release(note.scan_id)
 
 

@@ -11,6 +11,7 @@ from bot.adapters.database.reviews import Review, ReviewStore
 from bot.adapters.database.scans import Store
 from bot.adapters.slack import Notifier
 from bot.core import messages
+from bot.core.metrics import NO_METRICS, Metrics
 from bot.core.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,10 @@ class VerdictReporter:
         *,
         retry: RetryPolicy,
         interval: float = 30.0,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._reviews = reviews
         self._notifier = notifier
         self._retry = retry
@@ -75,3 +78,8 @@ class VerdictReporter:
             if not tried_before or not await self._notifier.find_reply(alert, review.scan_id):
                 await self._notifier.reply(alert, reply, scan_id=review.scan_id)
         await self._reviews.mark_reported(review.scan_id)
+        verdict = review.verdict
+        outcome = (
+            "failed" if verdict is None else "violation" if verdict.violation else "no_violation"
+        )
+        self._metrics.verdict_reported(outcome)

@@ -175,7 +175,7 @@ class Store:
         async with self.write() as conn:
             row = (
                 await conn.execute(
-                    select(scans.c.request, scans.c.attempts).where(
+                    select(scans.c.request, scans.c.attempts, scans.c.created_at).where(
                         scans.c.id == scan_id, scans.c.status == "pending"
                     )
                 )
@@ -215,6 +215,7 @@ class Store:
         return replace(
             _item(scan_id, row.request, int(row.attempts) + 1, run),
             crashes=int(run.unfinished) - 1,
+            accepted_at=row.created_at,
         )
 
     async def end_run(self, scan_id: str, *, keep_lease: bool = False) -> None:
