@@ -1,4 +1,5 @@
-"""The operator subcommands, `modbot a2i setup` and `modbot audit export`: arguments and output.
+"""The operator subcommands, `modbot a2i setup`, `modbot audit export` and `modbot doctor`:
+arguments and output.
 
 Kept out of `bot.__main__`, which only registers them, so each command's wiring lives beside the
 other operator code rather than in the one file every command touches.
@@ -11,15 +12,15 @@ import os
 import sys
 
 from bot.core.policy import a2i_activation_conditions, load_policy
-from bot.ops import a2i_setup, a2i_setup_aws, audit_export
+from bot.ops import a2i_setup, a2i_setup_aws, audit_export, doctor
 from bot.ops import settings as ops_settings
 from bot.settings import A2ITrigger
 
-COMMANDS = frozenset({"a2i", "audit"})
+COMMANDS = frozenset({"a2i", "audit", "doctor"})
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `a2i setup` and `audit export` on modbot's subcommand parser."""
+    """Register `a2i setup`, `audit export` and `doctor` on modbot's subcommand parser."""
     a2i = commands.add_parser("a2i", help="Amazon A2I")
     a2i_commands = a2i.add_subparsers(dest="a2i_command", required=True)
     setup = a2i_commands.add_parser(
@@ -46,9 +47,17 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     export.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="from this UTC day")
     export.add_argument("--format", choices=audit_export.FORMATS, default="csv")
 
+    commands.add_parser(
+        "doctor",
+        help="check every configured part (settings, Slack, AWS, database, HMA), one line each; "
+        "changes nothing",
+    )
+
 
 def run(args: argparse.Namespace) -> int:
     """Exit code of the chosen command; ConfigError (exit 2) is left to the caller."""
+    if args.command == "doctor":
+        return doctor.run(lambda line: print(line, flush=True))
     return _a2i_setup(args) if args.command == "a2i" else _audit_export(args)
 
 

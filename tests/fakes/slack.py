@@ -22,12 +22,16 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import yaml
 from aiohttp import web
 
 from tests.fakes.slack_socket import SocketLink, poll_until
+
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yaml"
 
 # What files.slack.com answers when the bearer token (or the files:read scope) is missing:
 # 200 with a login page, not 401 (slack.md §6.3).
@@ -39,6 +43,12 @@ _LOGIN_PAGE = (
 _FIRST_TS_MICROS = 1_700_000_000_000_000
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def manifest_bot_scopes() -> list[str]:
+    """The bot scopes manifest.yaml asks for: what a correct installation grants."""
+    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    return list(manifest["oauth_config"]["scopes"]["bot"])
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,14 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.connections_opened = 0
+        # The bot token's scopes, sent back in every answer's `x-oauth-scopes` header (as Slack
+        # does): by default exactly what manifest.yaml asks for; tests take some away.
+        self.scopes: list[str] = manifest_bot_scopes()
+        # User tokens (xoxp-): token -> (user id, user scopes), e.g. an admin's for removals.
+        self.user_tokens: dict[str, tuple[str, list[str]]] = {}
+        # App Home views published, by user id (the latest one), and every publish in order.
+        self.home_views: dict[str, dict[str, Any]] = {}
+        self.views_published: list[dict[str, Any]] = []
         self.link = SocketLink()
         self._file_bytes: dict[str, bytes] = {}
         self._redirects: dict[str, str] = {}
@@ -135,6 +153,7 @@ class FakeSlack:
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "reactions.add": self._reactions_add,
+            "views.publish": self._views_publish,
         }
 
     # ----------------------------------------------------------------------------- lifecycle
@@ -170,8 +189,10 @@ class FakeSlack:
         """The recorded calls to one Web API method, oldest first."""
         return [call for call in self.calls if call.method == method]
 
-    def add_user(self, user_id: str, *, name: str | None = None) -> dict[str, Any]:
-        """Register a user for users.info."""
+    def add_user(
+        self, user_id: str, *, name: str | None = None, admin: bool = False
+    ) -> dict[str, Any]:
+        """Register a user for users.info (`admin`: a workspace Admin)."""
         name = name or user_id.lower()
         user = {
             "id": user_id,
@@ -179,11 +200,17 @@ class FakeSlack:
             "name": name,
             "real_name": name.title(),
             "is_bot": False,
+            "is_admin": admin,
+            "is_owner": False,
             "deleted": False,
             "profile": {"display_name": name, "real_name": name.title()},
         }
         self.users[user_id] = user
         return user
+
+    def add_user_token(self, token: str, user_id: str, scopes: list[str]) -> None:
+        """A user token (xoxp-) of `user_id` with these user scopes."""
+        self.user_tokens[token] = (user_id, list(scopes))
 
     def add_usergroup(self, group_id: str, members: list[str]) -> None:
         """Register a user group for usergroups.users.list."""
@@ -365,6 +392,11 @@ class FakeSlack:
             return web.json_response(
                 {"ok": True, "url": f"{self.socket_url}?ticket={self.connections_opened}"}
             )
+        token = (authorization or "").removeprefix("Bearer ")
+        user_token = self.user_tokens.get(token)
+        scopes = {"x-oauth-scopes": ",".join(user_token[1] if user_token else self.scopes)}
+        if user_token is not None and method == "auth.test":
+            return web.json_response(self._auth_test_user(user_token[0]), headers=scopes)
         handler = self._handlers.get(method)
         # Unknown methods succeed so the bot can call anything the fake need not model.
         body = handler(params) if handler else {"ok": True}
@@ -375,7 +407,7 @@ class FakeSlack:
         if after:
             failure = after.popleft()
             return web.json_response(failure.body, status=failure.status)
-        return web.json_response(body)
+        return web.json_response(body, headers=scopes)
 
     def _refusal(
         self, request: web.Request, method: str, params: dict[str, Any], authorization: str | None
@@ -421,8 +453,10 @@ class FakeSlack:
     def _check_token(self, method: str, authorization: str | None) -> str | None:
         if not authorization:
             return "not_authed"
-        expected = self.app_token if method == "apps.connections.open" else self.bot_token
-        return None if authorization == f"Bearer {expected}" else "invalid_auth"
+        if method == "apps.connections.open":
+            return None if authorization == f"Bearer {self.app_token}" else "invalid_auth"
+        token = authorization.removeprefix("Bearer ")
+        return None if token == self.bot_token or token in self.user_tokens else "invalid_auth"
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         team_file = request.match_info["team_file"]
@@ -475,6 +509,37 @@ class FakeSlack:
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _auth_test_user(self, user_id: str) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake.slack.com/",
+            "team": "Fake Team",
+            "user": self.users.get(user_id, {}).get("name", user_id.lower()),
+            "team_id": self.team,
+            "user_id": user_id,
+            "is_enterprise_install": False,
+        }
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A Home tab for one user: `view` (JSON text or object) of type home, <= 100 blocks."""
+        user_id = params.get("user_id")
+        view = params.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                return {"ok": False, "error": "invalid_arguments"}
+        if not str(user_id or "").startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        if not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list) or len(blocks) > 100:
+            return {"ok": False, "error": "invalid_blocks"}
+        self.home_views[str(user_id)] = view
+        self.views_published.append({"user_id": user_id, "view": view})
+        return {"ok": True, "view": {"id": f"V{len(self.views_published):08d}", **view}}
 
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = params.get("channel")
