@@ -31,17 +31,20 @@ from bot.adapters.metrics import PrometheusMetrics, metrics_handler
 from bot.adapters.ratelimit import RateLimiter
 from bot.adapters.rekognition import RekognitionDetector, rekognition_client
 from bot.adapters.slack import SlackNotifier, web_client
+from bot.adapters.slack_directory import SlackDirectory
 from bot.core.errors import ConfigError
 from bot.core.pacing import calls_in_flight, scan_workers
 from bot.core.policy import Policy
+from bot.orchestration.home import HomeTab
 from bot.orchestration.pipeline import Pipeline, PipelineConfig
 from bot.orchestration.retention import keep_pruning
 from bot.orchestration.scan import one_detector
 from bot.orchestration.scheduler import SchedulerConfig
 from bot.orchestration.services import Services
+from bot.orchestration.slack_review import Reviewers
 from bot.orchestration.supervisor import Supervisor
 from bot.review_setup import build_review_backend
-from bot.settings import Settings
+from bot.settings import ReviewBackendName, Settings
 from handlers import register_all
 
 log = logging.getLogger(__name__)
@@ -145,10 +148,31 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
         )
-        register_all(bolt, Services(pipeline=pipeline, policy=policy, votes=reviews.votes))
+        home = HomeTab(
+            store=store, publisher=notifier, policy=policy, may_vote=_voters(settings, client)
+        )
+        services = Services(pipeline=pipeline, policy=policy, votes=reviews.votes, home=home)
+        register_all(bolt, services)
         await pipeline.start()
         stack.push_async_callback(pipeline.stop, settings.shutdown_grace_seconds)
         yield Runtime(store, client, pipeline, bolt, supervisor, metrics)
+
+
+def _voters(settings: Settings, client: AsyncWebClient) -> Callable[[str], Awaitable[bool | None]]:
+    """Who may vote in Slack (for the Home tab): MODBOT_REVIEWERS under the slack backend;
+    None (no votes in Slack) when reviews happen in A2I or not at all."""
+    if settings.review_backend is not ReviewBackendName.SLACK:
+
+        async def not_in_slack(_user: str) -> bool | None:
+            return None
+
+        return not_in_slack
+    allows = Reviewers(SlackDirectory(client), settings.reviewers).allows
+
+    async def may_vote(user: str) -> bool | None:
+        return await allows(user)
+
+    return may_vote
 
 
 # Errors meaning the token itself is bad (not that Slack is briefly unreachable).

@@ -5,10 +5,11 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.orchestration.services import Services
-from handlers import actions, commands, events, shortcuts
+from handlers import actions, commands, events, home, shortcuts
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
+    home.register(app, services)  # before events: its catch-all takes every event left
     events.register(app, services)
     commands.register(app, services)
     shortcuts.register(app, services)

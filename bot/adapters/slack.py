@@ -163,6 +163,7 @@ class SlackNotifier:
     def __init__(self, client: AsyncWebClient, alert_channel: str) -> None:
         self._client = client
         self.alert_channel = alert_channel
+        self._workspace_url: str | None = None
 
     async def post_alert(self, message: SlackMessage, *, scan_id: str) -> AlertRef:
         response = await self._call(
@@ -292,6 +293,21 @@ class SlackNotifier:
             return None
         link = response.get("permalink")
         return str(link) if link else None
+
+    async def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        """The user's App Home tab (views.publish)."""
+        await self._call("views_publish", user_id=user, view=view)
+
+    async def workspace_url(self) -> str | None:
+        """https://<workspace>.slack.com/ from auth.test, asked once: links to alerts are built
+        from it (chat.getPermalink's form) instead of one call per alert."""
+        if self._workspace_url is None:
+            try:
+                self._workspace_url = str((await self._client.auth_test()).get("url") or "")
+            except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+                log.info("no workspace URL: %s", type(exc).__name__)
+                return None
+        return self._workspace_url or None
 
     async def file_info(self, file_id: str) -> SlackFile:
         """files.info, parsed into our own type."""

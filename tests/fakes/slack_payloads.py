@@ -190,6 +190,14 @@ def file_shared_event(
     return body
 
 
+def app_home_opened_event(user: str, *, tab: str = "home") -> dict[str, Any]:
+    """An event_callback body for `app_home_opened`: `user` opened the app's `tab`."""
+    body = template("app_home_opened")
+    body["event"].update({"user": user, "tab": tab, "event_ts": _next_ts()})
+    body["event_id"] = _event_id()
+    return body
+
+
 def slash_command(
     text: str, channel: str, user: str, response_url: str, command: str = "/moderate"
 ) -> dict[str, str]:
