@@ -111,7 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
     secrets += [
         s.get_secret_value() for s in (settings.slack_signing_secret, settings.slack_app_token) if s
     ]
-    logs.configure(secrets=secrets)
+    logs.configure(secrets=secrets, log_format=settings.log_format.value)
     try:
         if socket_mode:
             asyncio.run(serve_socket(settings, policy, args.port or settings.port))

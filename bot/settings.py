@@ -26,6 +26,11 @@ class ReviewBackendName(StrEnum):
     NONE = "none"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class A2ITrigger(StrEnum):
     POLICY = "policy"
     FLOW = "flow"
@@ -94,6 +99,7 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///modbot.db", alias="DATABASE_URL")
     retention_days: int = Field(90, ge=1, le=36_500, alias="MODBOT_RETENTION_DAYS")
     port: int = Field(3000, ge=1, le=65535, alias="PORT")
+    log_format: LogFormat = Field(LogFormat.TEXT, alias="MODBOT_LOG_FORMAT")
 
     @field_validator("watch_channels", "reviewers", "allow_private_networks", mode="before")
     @classmethod
