@@ -254,3 +254,17 @@ def test_doctor_wants_the_scopes_the_manifest_asks_for() -> None:
     """BOT_SCOPES (what doctor compares x-oauth-scopes with) is manifest.yaml's list."""
     manifest = yaml.safe_load((REPO_ROOT / "manifest.yaml").read_text(encoding="utf-8"))
     assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES
+
+
+async def test_hma_is_checked_when_configured(doctor: Doctor) -> None:
+    """MODBOT_HMA_URL answering GET /status: ok; nothing listening there: its own failing line."""
+    doctor.stack.web.add("/hma/status", b"I-AM-ALIVE", content_type="text/plain")
+    doctor.monkeypatch.setenv("MODBOT_HMA_URL", f"{doctor.stack.web.url}/hma")
+    code, lines = await doctor.run()
+    assert code == 0, lines
+    assert f"ok    HMA: {doctor.stack.web.url}/hma/status answered 200" in lines
+    doctor.monkeypatch.setenv("MODBOT_HMA_URL", "http://127.0.0.1:1/")
+    code, lines = await doctor.run()
+    assert code == 1
+    [line] = _failures(lines)
+    assert line.startswith("FAIL  HMA: http://127.0.0.1:1/status unreachable (")
