@@ -1,4 +1,5 @@
-"""The operator subcommands, `modbot a2i setup` and `modbot audit export`: arguments and output.
+"""The operator subcommands, `modbot a2i setup`, `modbot audit export` and `modbot scan`:
+arguments and output.
 
 Kept out of `bot.__main__`, which only registers them, so each command's wiring lives beside the
 other operator code rather than in the one file every command touches.
@@ -11,11 +12,11 @@ import os
 import sys
 
 from bot.core.policy import a2i_activation_conditions, load_policy
-from bot.ops import a2i_setup, a2i_setup_aws, audit_export
+from bot.ops import a2i_setup, a2i_setup_aws, audit_export, scan_cli
 from bot.ops import settings as ops_settings
 from bot.settings import A2ITrigger
 
-COMMANDS = frozenset({"a2i", "audit"})
+COMMANDS = frozenset({"a2i", "audit", "scan"})
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,10 +46,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     export.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="from this UTC day")
     export.add_argument("--format", choices=audit_export.FORMATS, default="csv")
+    scan_cli.add_command(commands)
 
 
 def run(args: argparse.Namespace) -> int:
     """Exit code of the chosen command; ConfigError (exit 2) is left to the caller."""
+    if args.command == "scan":
+        return scan_cli.run(args)
     return _a2i_setup(args) if args.command == "a2i" else _audit_export(args)
 
 
