@@ -82,7 +82,9 @@ def comparison_lines(
     """The backtest: every image whose decision differs under the compared policy."""
     if not differences:
         return ["", f"No image's decision differs under {compared_with}."]
-    lines = ["", f"{len(differences)} images decided differently under {compared_with}:"]
+    count = len(differences)
+    images = "image" if count == 1 else "images"
+    lines = ["", f"{count} {images} decided differently under {compared_with}:"]
     for source, now, then in differences:
         lines.append(f"  {source}: {now.decision.value} -> {then.decision.value}")
     return lines
