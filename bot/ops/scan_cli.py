@@ -70,7 +70,14 @@ def run(args: argparse.Namespace) -> int:
         problems += aws_problems(settings.region)
     if problems:
         raise ConfigError(problems)
-    return asyncio.run(_scan(args, settings, policy, compare))
+    try:
+        return asyncio.run(_scan(args, settings, policy, compare))
+    except KeyboardInterrupt:
+        print("modbot: scan interrupted; what was scanned is stored", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `modbot scan DIR | head`: the reader stopped, the scan did too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 async def _scan(
