@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from PIL import Image
+from PIL import Image, PngImagePlugin
+from PIL.JpegImagePlugin import jpeg_factory
 
 from bot.adapters.images.budget import current as decode_budget
 from bot.adapters.images.budget import prepare_within_budget
@@ -27,6 +28,7 @@ NUDENET = "nudenet"  # detections are stored per detector
 INSTALL_HINT = (
     "MODBOT_DETECTOR=nudenet: the NudeNet model is not installed; run pip install 'modbot[nudenet]'"
 )
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 INPUT_SIDE = 320  # the 320n model's input; larger decodes only cost memory and time
 
 # One image in (BGR pixels, as OpenCV decodes them), NudeNet's detection list out.
@@ -120,7 +122,10 @@ def model_input(data: bytes) -> Any:
     """
     import numpy as np  # noqa: PLC0415 - comes with the optional extra
 
-    with Image.open(io.BytesIO(data)) as img:
+    # The format's own plugin, as prepare_image opens it: Image.open would apply Pillow's global
+    # pixel limit (89 MP) to a prepared image that is within Rekognition's 10,000 px sides.
+    opener = PngImagePlugin.PngImageFile if data[:8] == PNG_SIGNATURE else jpeg_factory
+    with opener(io.BytesIO(data)) as img:
         img.draft("RGB", (2 * INPUT_SIDE, 2 * INPUT_SIDE))  # JPEG: libjpeg scales while decoding
         rgb = img.convert("RGB")
     rgb.thumbnail((2 * INPUT_SIDE, 2 * INPUT_SIDE), Image.Resampling.BILINEAR)

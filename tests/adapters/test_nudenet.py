@@ -16,7 +16,13 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from bot.__main__ import main
 from bot.adapters.detectors import detector_problems
-from bot.adapters.nudenet import INSTALL_HINT, NudeNetDetector, input_memory, load_model
+from bot.adapters.nudenet import (
+    INSTALL_HINT,
+    NudeNetDetector,
+    input_memory,
+    load_model,
+    model_input,
+)
 from bot.core.errors import ConfigError
 from bot.core.nudenet_labels import SCORE_CUTOFF, TABLE, to_labels
 from bot.settings import load_settings
@@ -77,8 +83,6 @@ async def test_the_models_raw_output_converts_to_v7_labels(model: tuple[Any, str
     in 0..1 from its 0.2 floor, box); converted with NudeNet's own floor every mapped class
     becomes its v7 path, and the calibrated cut-off drops it as noise."""
     detect, version = model
-    from bot.adapters.nudenet import model_input
-
     raw: Sequence[Mapping[str, Any]] = await asyncio.to_thread(detect, model_input(skin_pair()))
     assert raw, "the model found nothing: the calibration case no longer holds"
     for found in raw:
@@ -137,6 +141,20 @@ async def test_inference_runs_off_the_loop_one_image_at_a_time() -> None:
     assert most == 1
     assert ticks >= 10  # 0.2 s of inference: the loop was never held
     assert {r.labels[-1].name for r in results} == {"Exposed Male Genitalia"}
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_model_input_ignores_pillows_global_pixel_limit(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prepared image is already within Rekognition's limits; Pillow's own 89 MP limit (here
+    lowered to 1,000 px) must not refuse it. Out: BGR, at most 640 px a side."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    out = io.BytesIO()
+    Image.new("RGB", (900, 300), (10, 20, 30)).save(out, fmt)
+    pixels = model_input(out.getvalue())
+    assert pixels.shape == (213, 640, 3)
+    assert tuple(int(v) for v in pixels[100, 100]) == pytest.approx((30, 20, 10), abs=2)
 
 
 def test_decode_memory_is_bounded_for_large_jpegs_and_whole_for_pngs() -> None:
