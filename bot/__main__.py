@@ -17,11 +17,13 @@ from bot import logs
 from bot.adapters.aws_credentials import aws_problems
 from bot.adapters.database import migrate
 from bot.adapters.database.scans import Store
+from bot.adapters.detectors import detector_problems
 from bot.app import serve_http, serve_socket
 from bot.core.errors import ConfigError
 from bot.core.policy import Policy, a2i_activation_conditions, check_policy_file, load_policy
 from bot.ops import cli as ops_cli
 from bot.settings import (
+    DetectorName,
     Settings,
     load_database_settings,
     load_policy_file,
@@ -140,7 +142,10 @@ def _checked(args: argparse.Namespace) -> tuple[Settings, Policy, bool]:
             problems.append("SLACK_APP_TOKEN: required for Socket Mode (--socket)")
         if not socket_mode and settings.slack_signing_secret is None:
             problems.append("SLACK_SIGNING_SECRET: required for HTTP mode")
-    problems += aws_problems(load_region())  # Rekognition is always used
+    if settings is not None:
+        problems += detector_problems(settings.detector.value)
+    if settings is None or settings.detector is DetectorName.REKOGNITION:
+        problems += aws_problems(load_region())  # Rekognition, and A2I which needs it
     if problems or settings is None or policy is None:
         raise ConfigError(problems)
     return settings, policy, socket_mode

@@ -20,20 +20,19 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.adapters.database.quota import quota_gate
 from bot.adapters.database.retention import Retention
 from bot.adapters.database.scans import Store
 from bot.adapters.database.workqueue import DatabaseWorkQueue
+from bot.adapters.detectors import build_detector
 from bot.adapters.fetch import Fetcher
 from bot.adapters.http_server import limited_app, serve, start
 from bot.adapters.images.budget import DecodeBudget, install
 from bot.adapters.metrics import PrometheusMetrics, metrics_handler
-from bot.adapters.ratelimit import RateLimiter
-from bot.adapters.rekognition import RekognitionDetector, rekognition_client
+from bot.adapters.rekognition import RekognitionDetector
 from bot.adapters.slack import SlackNotifier, web_client
 from bot.adapters.slack_directory import SlackDirectory
 from bot.core.errors import ConfigError
-from bot.core.pacing import calls_in_flight, scan_workers
+from bot.core.pacing import scan_workers
 from bot.core.policy import Policy
 from bot.orchestration.home import HomeTab
 from bot.orchestration.pipeline import Pipeline, PipelineConfig
@@ -85,12 +84,12 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
                 max_bytes=settings.max_download_bytes,
             )
         )
-        # On PostgreSQL the quota is the deployment's: every replica claims from one schedule.
-        limiter = RateLimiter(settings.rekognition_tps, gate=quota_gate(store.engine))
         retry = settings.retry
-        detector = RekognitionDetector(
-            rekognition_client(settings.region, calls_in_flight(settings.rekognition_tps)),
-            limiter,
+        detector = build_detector(
+            settings.detector.value,
+            store.engine,
+            region=settings.region,
+            tps=settings.rekognition_tps,
             # A few quick retries here; the pipeline retries the scan after that (retry limit).
             base_delay=min(0.2, retry.base),
             max_delay=min(5.0, retry.cap),
@@ -104,7 +103,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
                 store=store,
                 notifier=notifier,
                 client=client,
-                detector=detector,
+                detector=detector if isinstance(detector, RekognitionDetector) else None,
                 supervisor=supervisor,
                 metrics=metrics,
             )

@@ -42,7 +42,7 @@ async def build_review_backend(
     store: Store,
     notifier: Notifier,
     client: AsyncWebClient,
-    detector: RekognitionCall,
+    detector: RekognitionCall | None,
     supervisor: Supervisor,
     reminder_tick: float = 60.0,
     metrics: Metrics = NO_METRICS,
@@ -73,6 +73,8 @@ async def build_review_backend(
         supervisor.start("review-reminders", lambda: votes.run_reminders(tick))
         setup = ReviewSetup(votes, ledger, votes=votes)
     else:
+        # Settings refuse a2i with another detector: A2I opens loops through Rekognition's call.
+        assert detector is not None
         client_a2i = _a2i_client(settings)
         a2i = _a2i_backend(
             settings,

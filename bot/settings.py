@@ -31,6 +31,11 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class DetectorName(StrEnum):
+    REKOGNITION = "rekognition"
+    NUDENET = "nudenet"
+
+
 class A2ITrigger(StrEnum):
     POLICY = "policy"
     FLOW = "flow"
@@ -74,6 +79,7 @@ class Settings(BaseSettings):
     a2i_events_queue_url: str | None = Field(None, alias="MODBOT_A2I_EVENTS_QUEUE_URL")
     a2i_poll_seconds: float = Field(60, gt=0, alias="MODBOT_A2I_POLL_SECONDS")
 
+    detector: DetectorName = Field(DetectorName.REKOGNITION, alias="MODBOT_DETECTOR")
     rekognition_tps: float = Field(5, gt=0, le=1000, alias="MODBOT_REKOGNITION_TPS")
     max_download_bytes: int = Field(26_214_400, gt=0, alias="MODBOT_MAX_DOWNLOAD_BYTES")
     decode_memory_mb: int = Field(256, ge=16, le=1_048_576, alias="MODBOT_DECODE_MEMORY_MB")
@@ -137,6 +143,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _a2i_needs(self) -> Settings:
+        if self.review_backend is ReviewBackendName.A2I and (
+            self.detector is not DetectorName.REKOGNITION
+        ):
+            # A2I opens its human loops through Rekognition's own call: no other detector can.
+            raise ValueError(
+                f"MODBOT_REVIEW_BACKEND=a2i requires MODBOT_DETECTOR=rekognition "
+                f"(MODBOT_DETECTOR is {self.detector.value})"
+            )
         if self.review_backend is ReviewBackendName.A2I:
             missing = [
                 name

@@ -25,6 +25,7 @@ def test_defaults_match_the_product_table(monkeypatch: pytest.MonkeyPatch) -> No
     settings = load_settings()
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.review_backend is ReviewBackendName.SLACK
+    assert settings.detector == "rekognition"
     assert settings.review_quorum == 1
     assert settings.review_remind_minutes == 60
     assert settings.a2i_trigger == "policy"
@@ -66,10 +67,12 @@ def test_every_problem_is_one_line_naming_the_variable(monkeypatch: pytest.Monke
         MODBOT_REVIEW_QUORUM="many",
         MODBOT_ALLOW_PRIVATE_NETWORKS="10.0.0.0/33",
         MODBOT_REKOGNITION_TPS="0",
+        MODBOT_DETECTOR="clip",
     )
     with pytest.raises(ConfigError) as caught:
         load_settings()
     problems = caught.value.problems
+    assert "MODBOT_DETECTOR: Input should be 'rekognition' or 'nudenet'" in problems
     assert any(p.startswith("SLACK_BOT_TOKEN: must be a bot token") for p in problems)
     assert "MODBOT_ALERT_CHANNEL: required but not set" in problems
     for name in ("MODBOT_REVIEW_QUORUM", "MODBOT_ALLOW_PRIVATE_NETWORKS", "MODBOT_REKOGNITION_TPS"):

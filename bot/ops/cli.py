@@ -1,5 +1,5 @@
-"""The operator subcommands, `modbot a2i setup`, `modbot audit export` and `modbot doctor`:
-arguments and output.
+"""The operator subcommands, `modbot a2i setup`, `modbot audit export`, `modbot doctor` and
+`modbot scan`: arguments and output.
 
 Kept out of `bot.__main__`, which only registers them, so each command's wiring lives beside the
 other operator code rather than in the one file every command touches.
@@ -12,11 +12,11 @@ import os
 import sys
 
 from bot.core.policy import a2i_activation_conditions, load_policy
-from bot.ops import a2i_setup, a2i_setup_aws, audit_export, doctor
+from bot.ops import a2i_setup, a2i_setup_aws, audit_export, doctor, scan_cli
 from bot.ops import settings as ops_settings
 from bot.settings import A2ITrigger
 
-COMMANDS = frozenset({"a2i", "audit", "doctor"})
+COMMANDS = frozenset({"a2i", "audit", "doctor", "scan"})
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +46,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     export.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="from this UTC day")
     export.add_argument("--format", choices=audit_export.FORMATS, default="csv")
+    scan_cli.add_command(commands)
 
     commands.add_parser(
         "doctor",
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     """Exit code of the chosen command; ConfigError (exit 2) is left to the caller."""
     if args.command == "doctor":
         return doctor.run(lambda line: print(line, flush=True))
+    if args.command == "scan":
+        return scan_cli.run(args)
     return _a2i_setup(args) if args.command == "a2i" else _audit_export(args)
 
 

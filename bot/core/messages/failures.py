@@ -16,6 +16,7 @@ DETECTION_REASONS = {
     "ThrottlingException": "Rekognition is throttling requests",
     "ProvisionedThroughputExceededException": "Rekognition request quota exceeded",
     "InternalServerError": "Rekognition had an internal error",
+    "NudeNetError": "the local NudeNet model could not process the image",
 }
 
 
