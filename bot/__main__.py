@@ -27,6 +27,7 @@ from bot.settings import (
     load_policy_file,
     load_region,
     load_settings,
+    removal_problems,
 )
 
 T = TypeVar("T")
@@ -109,7 +110,13 @@ def _serve(args: argparse.Namespace) -> int:
     settings, policy, socket_mode = _checked(args)
     secrets = [settings.slack_bot_token.get_secret_value()]
     secrets += [
-        s.get_secret_value() for s in (settings.slack_signing_secret, settings.slack_app_token) if s
+        s.get_secret_value()
+        for s in (
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.slack_admin_token,
+        )
+        if s
     ]
     logs.configure(secrets=secrets)
     try:
@@ -140,6 +147,8 @@ def _checked(args: argparse.Namespace) -> tuple[Settings, Policy, bool]:
             problems.append("SLACK_APP_TOKEN: required for Socket Mode (--socket)")
         if not socket_mode and settings.slack_signing_secret is None:
             problems.append("SLACK_SIGNING_SECRET: required for HTTP mode")
+        if policy is not None:
+            problems += removal_problems(settings, policy)
     problems += aws_problems(load_region())  # Rekognition is always used
     if problems or settings is None or policy is None:
         raise ConfigError(problems)

@@ -21,7 +21,7 @@ from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.review import ReviewBackend
 from bot.orchestration.slack_review import Reviewers, SlackVotes
 from bot.orchestration.supervisor import Supervisor
-from bot.orchestration.verdicts import VerdictReporter
+from bot.orchestration.verdicts import AlertRender, VerdictFollowUp, VerdictReporter
 from bot.settings import ReviewBackendName, Settings
 
 
@@ -44,6 +44,8 @@ async def build_review_backend(
     detector: RekognitionCall,
     supervisor: Supervisor,
     reminder_tick: float = 60.0,
+    view: AlertRender | None = None,
+    follow_up: VerdictFollowUp | None = None,
 ) -> AsyncIterator[ReviewSetup]:
     """Build the configured backend and run its background work under `supervisor`.
 
@@ -54,7 +56,9 @@ async def build_review_backend(
         return
     reviews = ReviewStore(store)
     ledger = ReviewLedger(store, reviews)
-    reporter = VerdictReporter(store, reviews, notifier, retry=settings.retry)
+    reporter = VerdictReporter(
+        store, reviews, notifier, retry=settings.retry, view=view, follow_up=follow_up
+    )
     supervisor.start("verdict-reporter", reporter.run)
     setup: ReviewSetup
     if settings.review_backend is ReviewBackendName.SLACK:

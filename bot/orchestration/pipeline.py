@@ -19,7 +19,7 @@ from bot.core.work import Lane, is_link
 from bot.orchestration.lanes import Lanes
 from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.review import ReviewBackend
-from bot.orchestration.scan import DetectorFor, ScanSteps
+from bot.orchestration.scan import DetectorFor, ScanRemovals, ScanSteps
 from bot.orchestration.scheduler import Scheduler, SchedulerConfig
 from bot.orchestration.workqueue import WorkQueue
 
@@ -49,6 +49,7 @@ class Pipeline:
         reviews: ReviewBackend | None,
         config: PipelineConfig,
         ledger: ReviewLedger | None = None,
+        removals: ScanRemovals | None = None,
     ) -> None:
         self._queue = queue
         self._policy = policy
@@ -66,6 +67,7 @@ class Pipeline:
             alerts=lanes,
             bot_token=config.bot_token,
             link_timeout=config.link_timeout,
+            removals=removals,
         )
         self.scheduler = Scheduler(
             queue=queue,
