@@ -103,3 +103,74 @@ async def test_killed_after_the_reply_it_is_neither_repeated_nor_is_the_poster_m
     assert len(_removed_replies(stack)) == 1
     assert len(stack.slack.messages[DM]) == 1
     assert len(stack.slack.calls_to("files.delete")) == 1
+
+
+def _thread_texts(stack: Stack, opening: str) -> list[str]:
+    return [m["text"] for m in stack.slack.messages["C0ALERTS"] if m["text"].startswith(opening)]
+
+
+async def test_killed_mid_appeal_each_step_happens_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the appeal is posted in the thread (before that was recorded), and again
+    after its verdict is posted: one `Appeal from`, one `Appeal verdict`, one verdict DM."""
+    monkeypatch.setenv("MODBOT_NOTIFY_POSTER", "true")
+    monkeypatch.setenv("MODBOT_REVIEWERS", "U0MOD1")
+    stack.slack.add_user(POSTER)
+    bot = BotProcess(stack)
+    await bot.start()
+    await _flagged_upload(stack, bot)
+    await stack.slack.wait_for(lambda: bool(stack.slack.messages.get(DM)), timeout=30)
+    [notice] = stack.slack.messages[DM]
+    scan_id = next(
+        e["value"]
+        for b in notice["blocks"]
+        for e in b.get("elements") or ()
+        if e.get("action_id") == "modbot_appeal"
+    )
+    [alert] = [m for m in stack.slack.messages["C0ALERTS"] if not m.get("thread_ts")]
+    updates = len(stack.slack.calls_to("chat.update"))
+    held = stack.slack.hold_next("chat.update")
+    values = {"reason": {"reason": {"type": "plain_text_input", "value": "it is a painting"}}}
+    body = payloads.view_submission("modbot_appeal_submit", scan_id, POSTER, values)
+    assert await bot.interaction(body) == 200
+    await stack.slack.wait_for(
+        lambda: len(stack.slack.calls_to("chat.update")) > updates, timeout=30
+    )
+    assert len(_thread_texts(stack, "Appeal from")) == 1
+    await bot.kill()
+    held.set()
+
+    second = BotProcess(stack)
+    await second.start()
+    await stack.slack.wait_for(
+        lambda: len(stack.slack.calls_to("chat.update")) > updates + 1, timeout=30
+    )
+    updates = len(stack.slack.calls_to("chat.update"))
+    held = stack.slack.hold_next("chat.update")
+    vote = payloads.block_action(
+        "modbot_appeal_overturn",
+        scan_id,
+        "U0MOD1",
+        "C0ALERTS",
+        alert["ts"],
+        stack.slack.response_url("vote"),
+    )
+    assert await second.interaction(vote) == 200
+    await stack.slack.wait_for(
+        lambda: len(stack.slack.calls_to("chat.update")) > updates, timeout=30
+    )
+    assert len(_thread_texts(stack, "Appeal verdict: overturned")) == 1
+    await second.kill()
+    held.set()
+
+    third = BotProcess(stack)
+    await third.start()
+    await stack.slack.wait_for(
+        lambda: any(m["text"].startswith("Appeal verdict") for m in stack.slack.messages[DM]),
+        timeout=30,
+    )
+    assert await third.terminate() == 0
+    assert len(_thread_texts(stack, "Appeal from")) == 1
+    assert len(_thread_texts(stack, "Appeal verdict")) == 1
+    assert [m["text"][:20] for m in stack.slack.messages[DM]][1:] == ["Appeal verdict: over"]
