@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.images import make_image
-from tests.harness import POSTER, REVIEW_COLOR, Bot, Stack, http_bot, started_stack
+from tests.harness import POSTER, REVIEW_COLOR, Bot, Stack, http_bot, started_stack, until
 from tests.removal_setup import (
     REMOVE,
     VIOLATION,
@@ -75,7 +75,11 @@ async def test_the_poster_is_told_and_can_appeal_once(stack: Stack, bot: Bot) ->
     assert "<#C0GENERAL>" in notice["text"]
     assert "Exposed Female Nipple" in notice["text"]
     assert button_value(notice, APPEAL) == scan_id
-    assert "poster_notified" in await actions(bot, scan_id)
+
+    async def notified() -> bool:
+        return "poster_notified" in await actions(bot, scan_id)
+
+    await until(notified, "the direct message recorded as sent")
 
     [other] = await click(stack, bot, APPEAL, scan_id, MOD2, channel=DM, message_ts=notice["ts"])
     assert "Only the person who posted" in other["text"]
@@ -121,6 +125,8 @@ async def test_an_overturned_appeal_is_told_and_forgets_the_violation(
     await stack.slack.wait_for(lambda: bool(replies(stack, alert, "Appeal from")))
     [refused] = await click(stack, bot, OVERTURN, scan_id, MOD1, message_ts=alert["ts"])
     assert "did not take the original decision" in refused["text"]
+    [own] = await click(stack, bot, OVERTURN, scan_id, POSTER, message_ts=alert["ts"])
+    assert "not recorded" in own["text"]
     [stranger] = await click(stack, bot, OVERTURN, scan_id, "U0NOBODY", message_ts=alert["ts"])
     assert "not recorded" in stranger["text"]
     assert "appeal_vote" not in await actions(bot, scan_id)
@@ -171,4 +177,8 @@ async def test_a_poster_who_left_is_noted_in_the_thread(stack: Stack, bot: Bot) 
     [note] = replies(stack, alert, "Could not tell the poster")
     assert "deactivated" in note["text"]
     assert DM not in stack.slack.messages
-    assert "poster_not_notified" in await actions(bot, scan_id)
+
+    async def not_notified() -> bool:
+        return "poster_not_notified" in await actions(bot, scan_id)
+
+    await until(not_notified, "the failed direct message recorded")

@@ -3,6 +3,7 @@ by the Remove button and for a re-post; refusals and retries; the admin token's 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -49,10 +50,14 @@ async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
 
 
 async def test_a_confirmed_violation_is_removed_once_with_the_admin_token(
-    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stack: Stack,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """remove = on_violation: the verdict deletes the upload (files.delete with the admin
-    token), `Removed:` in the thread, the alert updated without its Remove button."""
+    token), `Removed:` in the thread, the alert updated without its Remove button, and the
+    steps in `modbot audit export`."""
     removing_policy(tmp_path, monkeypatch, "on_violation")
     async with http_bot(stack) as bot:
         file, alert = await upload_alert(stack, bot, REVIEW_COLOR)
@@ -73,6 +78,10 @@ async def test_a_confirmed_violation_is_removed_once_with_the_admin_token(
         assert REMOVE not in str(updated["blocks"])
         assert "Verdict: violation" in str(updated["blocks"])
         assert {"removal_requested", "removed"} <= set(await actions(bot, scan_id))
+    capsys.readouterr()
+    assert main(["audit", "export", "--format", "jsonl"]) == 0
+    exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {"removal_requested", "removed"} <= {row["action"] for row in exported}
 
 
 async def test_a_flag_is_removed_at_once_under_on_flag(

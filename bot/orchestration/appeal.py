@@ -113,6 +113,9 @@ class Appeals:
             return AppealVote.REFUSED
         if user in await self._appeals.original_deciders(scan_id):
             return AppealVote.REFUSED
+        appeal = await self._appeals.get(scan_id)
+        if appeal is not None and appeal.user == user:
+            return AppealVote.REFUSED  # nobody judges their own appeal
         ballot = await self._appeals.vote(
             scan_id, user, upheld, self._quorum, await self._reviewers.current()
         )

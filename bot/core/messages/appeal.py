@@ -127,8 +127,8 @@ def nothing_to_appeal() -> str:
 
 def appeal_vote_refused() -> str:
     return (
-        "Only reviewers named in MODBOT_REVIEWERS who did not take the original decision can "
-        "vote on this appeal. Your click was not recorded."
+        "Only reviewers named in MODBOT_REVIEWERS who did not take the original decision (and "
+        "did not appeal) can vote on this appeal. Your click was not recorded."
     )
 
 
