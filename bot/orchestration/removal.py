@@ -299,10 +299,13 @@ class Removals:
             if exc.transient:
                 return self._retry.delay(1, retry_after=exc.retry_after)
             reason = _dm_failure(exc.error or str(exc))
-            await self._removals.end_notice(scan_id, sent=False, detail=reason)
             alert = await self._store.alert_for(scan_id)
-            if alert is not None:
-                await self._notifier.reply(alert, texts.poster_not_told(reason))
+            # The note goes before the notice is closed, and is looked for first: after a
+            # crash in between it is neither lost nor posted twice.
+            note_tag = f"{scan_id}:notice-failed"
+            if alert is not None and not await self._notifier.find_reply(alert, note_tag):
+                await self._notifier.reply(alert, texts.poster_not_told(reason), scan_id=note_tag)
+            await self._removals.end_notice(scan_id, sent=False, detail=reason)
             return None
         await self._removals.end_notice(scan_id, sent=True)
         return None
