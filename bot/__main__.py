@@ -29,6 +29,7 @@ from bot.settings import (
     load_policy_file,
     load_region,
     load_settings,
+    removal_problems,
 )
 
 T = TypeVar("T")
@@ -111,7 +112,13 @@ def _serve(args: argparse.Namespace) -> int:
     settings, policy, socket_mode = _checked(args)
     secrets = [settings.slack_bot_token.get_secret_value()]
     secrets += [
-        s.get_secret_value() for s in (settings.slack_signing_secret, settings.slack_app_token) if s
+        s.get_secret_value()
+        for s in (
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.slack_admin_token,
+        )
+        if s
     ]
     logs.configure(secrets=secrets, log_format=settings.log_format.value)
     try:
@@ -142,6 +149,8 @@ def _checked(args: argparse.Namespace) -> tuple[Settings, Policy, bool]:
             problems.append("SLACK_APP_TOKEN: required for Socket Mode (--socket)")
         if not socket_mode and settings.slack_signing_secret is None:
             problems.append("SLACK_SIGNING_SECRET: required for HTTP mode")
+        if policy is not None:
+            problems += removal_problems(settings, policy)
     if settings is not None:
         problems += detector_problems(settings.detector.value)
     if settings is None or settings.detector is DetectorName.REKOGNITION:

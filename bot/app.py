@@ -20,7 +20,10 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.adapters.database.appeals import AppealStore
+from bot.adapters.database.removals import RemovalStore
 from bot.adapters.database.retention import Retention
+from bot.adapters.database.reviews import ReviewStore
 from bot.adapters.database.scans import Store
 from bot.adapters.database.workqueue import DatabaseWorkQueue
 from bot.adapters.detectors import build_detector
@@ -30,12 +33,17 @@ from bot.adapters.images.budget import DecodeBudget, install
 from bot.adapters.metrics import PrometheusMetrics, metrics_handler
 from bot.adapters.rekognition import RekognitionDetector
 from bot.adapters.slack import SlackNotifier, web_client
+from bot.adapters.slack_admin import SlackDirectMessages, SlackRemover, check_admin_token
 from bot.adapters.slack_directory import SlackDirectory
 from bot.core.errors import ConfigError
+from bot.core.metrics import Metrics
 from bot.core.pacing import scan_workers
 from bot.core.policy import Policy
+from bot.orchestration.alert_view import AlertView
+from bot.orchestration.appeal import Appeals, RepostMemory
 from bot.orchestration.home import HomeTab
 from bot.orchestration.pipeline import Pipeline, PipelineConfig
+from bot.orchestration.removal import Removals
 from bot.orchestration.retention import keep_pruning
 from bot.orchestration.scan import one_detector
 from bot.orchestration.scheduler import SchedulerConfig
@@ -43,7 +51,7 @@ from bot.orchestration.services import Services
 from bot.orchestration.slack_review import Reviewers
 from bot.orchestration.supervisor import Supervisor
 from bot.review_setup import build_review_backend
-from bot.settings import ReviewBackendName, Settings
+from bot.settings import ReviewBackendName, Settings, removal_problems
 from handlers import register_all
 
 log = logging.getLogger(__name__)
@@ -97,6 +105,15 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         )
         stack.callback(detector.close)
         supervisor = Supervisor(settings.retry)
+        acting = await _acting(
+            settings,
+            policy=policy,
+            store=store,
+            notifier=notifier,
+            client=client,
+            session=slack_session,
+            metrics=metrics,
+        )
         reviews = await stack.enter_async_context(
             build_review_backend(
                 settings,
@@ -106,8 +123,13 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
                 detector=detector if isinstance(detector, RekognitionDetector) else None,
                 supervisor=supervisor,
                 metrics=metrics,
+                view=acting.view if acting else None,
+                follow_up=acting.removals if acting else None,
             )
         )
+        if acting is not None:
+            supervisor.start("removals", acting.removals.run)
+            supervisor.start("appeals", acting.appeals.run)
         stack.push_async_callback(supervisor.close)  # tasks stop before the backend closes
         retention = Retention(store)
         supervisor.start("retention", lambda: keep_pruning(retention, settings.retention_days))
@@ -123,6 +145,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             reviews=reviews.backend,
             ledger=reviews.ledger,
             metrics=metrics,
+            removals=acting.removals if acting else None,
             config=PipelineConfig(
                 bot_token=token,
                 link_timeout=settings.link_timeout_seconds,
@@ -150,8 +173,17 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         home = HomeTab(
             store=store, publisher=notifier, policy=policy, may_vote=_voters(settings, client)
         )
-        services = Services(pipeline=pipeline, policy=policy, votes=reviews.votes, home=home)
-        register_all(bolt, services)
+        register_all(
+            bolt,
+            Services(
+                pipeline=pipeline,
+                policy=policy,
+                votes=reviews.votes,
+                home=home,
+                removals=acting.removals if acting else None,
+                appeals=acting.appeals if acting else None,
+            ),
+        )
         await pipeline.start()
         stack.push_async_callback(pipeline.stop, settings.shutdown_grace_seconds)
         yield Runtime(store, client, pipeline, bolt, supervisor, metrics)
@@ -172,6 +204,72 @@ def _voters(settings: Settings, client: AsyncWebClient) -> Callable[[str], Await
         return await allows(user)
 
     return may_vote
+
+
+@dataclass
+class Acting:
+    """Removal and appeals (PRODUCT §10), present when SLACK_ADMIN_TOKEN is set."""
+
+    removals: Removals
+    appeals: Appeals
+    view: AlertView
+
+
+async def _acting(
+    settings: Settings,
+    *,
+    policy: Policy,
+    store: Store,
+    notifier: SlackNotifier,
+    client: AsyncWebClient,
+    session: aiohttp.ClientSession,
+    metrics: Metrics,
+) -> Acting | None:
+    """The admin token's own client (Slack's API origin only: it never reaches the fetcher),
+    checked at start, and what acts with it."""
+    problems = removal_problems(settings, policy)
+    if problems:
+        raise ConfigError(problems)
+    if settings.slack_admin_token is None:
+        return None
+    admin = web_client(
+        settings.slack_admin_token.get_secret_value(), settings.slack_api_url, session
+    )
+    await check_admin_token(admin, client)
+    removal_store, appeal_store, review_store = (
+        RemovalStore(store),
+        AppealStore(store),
+        ReviewStore(store),
+    )
+    view = AlertView(store, review_store, removal_store, appeal_store)
+    reviewers = Reviewers(SlackDirectory(client), settings.reviewers)
+    dms = SlackDirectMessages(client)
+    removals = Removals(
+        store=store,
+        removals=removal_store,
+        notifier=notifier,
+        remover=SlackRemover(admin, client),
+        dms=dms,
+        policy=policy,
+        reviewers=reviewers,
+        view=view,
+        retry=settings.retry,
+        notify_poster=settings.notify_poster,
+        metrics=metrics,
+    )
+    appeals = Appeals(
+        store=store,
+        removals=removal_store,
+        appeals=appeal_store,
+        notifier=notifier,
+        dms=dms,
+        reviewers=reviewers,
+        quorum=settings.review_quorum,
+        memory=RepostMemory(review_store),
+        view=view,
+        retry=settings.retry,
+    )
+    return Acting(removals, appeals, view)
 
 
 # Errors meaning the token itself is bad (not that Slack is briefly unreachable).

@@ -22,7 +22,7 @@ from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.review import ReviewBackend
 from bot.orchestration.slack_review import Reviewers, SlackVotes
 from bot.orchestration.supervisor import Supervisor
-from bot.orchestration.verdicts import VerdictReporter
+from bot.orchestration.verdicts import AlertRender, VerdictFollowUp, VerdictReporter
 from bot.settings import ReviewBackendName, Settings
 
 
@@ -46,6 +46,8 @@ async def build_review_backend(
     supervisor: Supervisor,
     reminder_tick: float = 60.0,
     metrics: Metrics = NO_METRICS,
+    view: AlertRender | None = None,
+    follow_up: VerdictFollowUp | None = None,
 ) -> AsyncIterator[ReviewSetup]:
     """Build the configured backend and run its background work under `supervisor`.
 
@@ -56,7 +58,15 @@ async def build_review_backend(
         return
     reviews = ReviewStore(store)
     ledger = ReviewLedger(store, reviews)
-    reporter = VerdictReporter(store, reviews, notifier, retry=settings.retry, metrics=metrics)
+    reporter = VerdictReporter(
+        store,
+        reviews,
+        notifier,
+        retry=settings.retry,
+        metrics=metrics,
+        view=view,
+        follow_up=follow_up,
+    )
     supervisor.start("verdict-reporter", reporter.run)
     setup: ReviewSetup
     if settings.review_backend is ReviewBackendName.SLACK:

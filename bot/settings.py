@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    # An Owner's or Admin's user token: only for files.delete / chat.delete (PRODUCT §10).
+    slack_admin_token: SecretStr | None = Field(None, alias="SLACK_ADMIN_TOKEN")
+    notify_poster: bool = Field(False, alias="MODBOT_NOTIFY_POSTER")
 
     alert_channel: str = Field(alias="MODBOT_ALERT_CHANNEL")
     watch_channels: Annotated[tuple[str, ...], NoDecode] = Field((), alias="MODBOT_WATCH_CHANNELS")
@@ -126,6 +129,15 @@ class Settings(BaseSettings):
             return None
         if value is not None and not value.get_secret_value().startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("slack_admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            return None
+        if value is not None and not value.get_secret_value().startswith("xoxp-"):
+            raise ValueError("must be a user token starting with xoxp- (an Owner's or Admin's)")
         return value
 
     @field_validator("slack_api_url")
@@ -260,6 +272,17 @@ class _PolicyFile(BaseSettings):
 def load_policy_file() -> str | None:
     """MODBOT_POLICY_FILE (environment or `.env`), whatever else is set or missing."""
     return _PolicyFile().policy_file
+
+
+def removal_problems(settings: Settings, policy: Any) -> list[str]:
+    """A policy that removes images needs SLACK_ADMIN_TOKEN: one line naming both."""
+    if getattr(policy, "asks_removal", False) and settings.slack_admin_token is None:
+        where = settings.policy_file or "the policy"
+        return [
+            f"MODBOT_POLICY_FILE: {where} asks for removal (remove = on_violation or on_flag) "
+            "but SLACK_ADMIN_TOKEN is not set"
+        ]
+    return []
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.orchestration.services import Services
-from handlers import actions, commands, events, home, shortcuts
+from handlers import actions, appeal, commands, events, home, removal, shortcuts
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
@@ -14,3 +14,5 @@ def register_all(app: AsyncApp, services: Services) -> None:
     commands.register(app, services)
     shortcuts.register(app, services)
     actions.register(app, services)
+    removal.register(app, services)
+    appeal.register(app, services)

@@ -316,7 +316,14 @@ class BotProcess:
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     async def event(self, body: dict[str, Any]) -> int:
-        raw, content_type = payloads.http_body("events", body)
+        return await self.send("events", body)
+
+    async def interaction(self, body: dict[str, Any]) -> int:
+        """A signed interactivity payload (a click, a modal submission); the HTTP status."""
+        return await self.send("interactive", body)
+
+    async def send(self, kind: str, body: dict[str, Any]) -> int:
+        raw, content_type = payloads.http_body(kind, body)
         headers = {**payloads.signed_headers(SIGNING_SECRET, raw), "Content-Type": content_type}
         async with (
             aiohttp.ClientSession() as session,

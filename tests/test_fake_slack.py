@@ -116,12 +116,13 @@ async def test_auth_test_is_post_with_empty_params(fake: FakeSlack, client: Asyn
 
 
 async def test_wrong_token_is_invalid_auth(fake: FakeSlack) -> None:
-    """A token other than the bot token is refused with invalid_auth."""
+    """An unknown token is refused with invalid_auth; the app-level token, which only opens
+    Socket Mode connections, with not_allowed_token_type (as Slack does)."""
     wrong = AsyncWebClient(token="xoxb-someone-else", base_url=fake.api_url)
     with pytest.raises(SlackApiError, match="invalid_auth"):
         await wrong.auth_test()
     app_token = AsyncWebClient(token=fake.app_token, base_url=fake.api_url)
-    with pytest.raises(SlackApiError, match="invalid_auth"):
+    with pytest.raises(SlackApiError, match="not_allowed_token_type"):
         await app_token.chat_postMessage(channel="C1", text="x")
 
 
@@ -517,3 +518,54 @@ async def test_history_honours_oldest_limit_and_cursor() -> None:
         assert float(early["ts"]) > 1_700_000_000 + 3600 * 24 * 365  # the real clock
     finally:
         await fake.close()
+
+
+async def test_deletes_depend_on_the_token(fake: FakeSlack, client: AsyncWebClient) -> None:
+    """The bot deletes only its own files and messages (cant_delete_*); the admin token
+    deletes anyone's given its user scopes (missing_scope) and the workspace's leave
+    (restricted_action); deleted things answer file_deleted / message_not_found."""
+    admin = AsyncWebClient(token=fake.admin_token, base_url=fake.api_url)
+    file = fake.add_file(b"x", name="a.png", mimetype="image/png", channel="C1", user="U1")
+    message = fake.post_as("U1", "C1", "hello")
+    with pytest.raises(SlackApiError, match="cant_delete_file"):
+        await client.files_delete(file=file["id"])
+    with pytest.raises(SlackApiError, match="cant_delete_message"):
+        await client.chat_delete(channel="C1", ts=message["ts"])
+    fake.admin_scopes = {"chat:write"}
+    with pytest.raises(SlackApiError, match="missing_scope"):
+        await admin.files_delete(file=file["id"])
+    fake.admin_scopes = {"chat:write", "files:write"}
+    fake.admin_restricted = True
+    with pytest.raises(SlackApiError, match="restricted_action"):
+        await admin.chat_delete(channel="C1", ts=message["ts"])
+    fake.admin_restricted = False
+    await admin.files_delete(file=file["id"])
+    await admin.chat_delete(channel="C1", ts=message["ts"])
+    with pytest.raises(SlackApiError, match="file_deleted"):
+        await client.files_info(file=file["id"])
+    with pytest.raises(SlackApiError, match="message_not_found"):
+        await admin.chat_delete(channel="C1", ts=message["ts"])
+    own = await client.chat_postMessage(channel="C1", text="mine")
+    await client.chat_delete(channel="C1", ts=own["ts"])
+    assert (await admin.auth_test())["user_id"] == fake.admin_user
+
+
+async def test_views_and_direct_conversations(fake: FakeSlack, client: AsyncWebClient) -> None:
+    """views.open wants a trigger and a valid modal; conversations.open refuses unknown and
+    deactivated users."""
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "Hi"}, "blocks": []}
+    with pytest.raises(SlackApiError, match="invalid_trigger_id"):
+        await client.views_open(trigger_id="", view=modal)
+    too_long = {**modal, "title": {"type": "plain_text", "text": "x" * 25}}
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        await client.views_open(trigger_id="1.2.3", view=too_long)
+    await client.views_open(trigger_id="1.2.3", view=modal)
+    assert fake.views[0]["view"] == modal
+    with pytest.raises(SlackApiError, match="user_not_found"):
+        await client.conversations_open(users="U0NOBODY")
+    fake.add_user("U0GONE")["deleted"] = True
+    with pytest.raises(SlackApiError, match="user_disabled"):
+        await client.conversations_open(users="U0GONE")
+    fake.add_user("U0HERE")
+    opened = await client.conversations_open(users="U0HERE")
+    assert opened["channel"]["id"] == "D0HERE"

@@ -33,11 +33,17 @@ class SlackUnavailable(ModbotError):
     """
 
     def __init__(
-        self, message: str, *, transient: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        transient: bool = False,
+        retry_after: float | None = None,
+        error: str | None = None,
     ) -> None:
         super().__init__(message)
         self.transient = transient
         self.retry_after = retry_after
+        self.error = error  # Slack's error code, when it gave one
 
 
 # Error codes Slack answers with HTTP 200 that still mean "try again later".
@@ -59,7 +65,10 @@ def slack_failure(
         except ValueError:
             retry_after = None
     return SlackUnavailable(
-        f"Slack {what} failed: {error or status}", transient=transient, retry_after=retry_after
+        f"Slack {what} failed: {error or status}",
+        transient=transient,
+        retry_after=retry_after,
+        error=error or ("ratelimited" if status == 429 else f"HTTP {status}"),
     )
 
 
@@ -334,6 +343,19 @@ class SlackNotifier:
             raise _network_failure(method, exc) from None
 
 
+def api_failure(method: str, exc: SlackApiError) -> SlackUnavailable:
+    """A SlackApiError as our own exception (for the other Slack adapters)."""
+    return _api_failure(method, exc)
+
+
+def network_failure(method: str, exc: BaseException) -> SlackUnavailable:
+    return _network_failure(method, exc)
+
+
+def tagged(message: dict[str, Any], event_type: str, scan_id: str) -> bool:
+    return _tagged(message, event_type, scan_id)
+
+
 def _api_failure(method: str, exc: SlackApiError) -> SlackUnavailable:
     response = exc.response
     error = response.get("error") if isinstance(response.data, dict) else None
@@ -343,7 +365,9 @@ def _api_failure(method: str, exc: SlackApiError) -> SlackUnavailable:
 def _network_failure(method: str, exc: BaseException) -> SlackUnavailable:
     """Slack unreachable, the connection dropped, or no answer in time: try again later."""
     return SlackUnavailable(
-        f"Slack {method} failed: {type(exc).__name__} {exc}".rstrip(), transient=True
+        f"Slack {method} failed: {type(exc).__name__} {exc}".rstrip(),
+        transient=True,
+        error="timeout" if isinstance(exc, TimeoutError) else "unreachable",
     )
 
 

@@ -20,7 +20,7 @@ from bot.core.work import Lane, is_link
 from bot.orchestration.lanes import Lanes
 from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.review import ReviewBackend
-from bot.orchestration.scan import DetectorFor, ScanSteps
+from bot.orchestration.scan import DetectorFor, ScanRemovals, ScanSteps
 from bot.orchestration.scheduler import Scheduler, SchedulerConfig
 from bot.orchestration.workqueue import WorkQueue
 
@@ -51,6 +51,7 @@ class Pipeline:
         config: PipelineConfig,
         ledger: ReviewLedger | None = None,
         metrics: Metrics = NO_METRICS,
+        removals: ScanRemovals | None = None,
     ) -> None:
         self._queue = queue
         self._policy = policy
@@ -69,6 +70,7 @@ class Pipeline:
             bot_token=config.bot_token,
             link_timeout=config.link_timeout,
             metrics=metrics,
+            removals=removals,
         )
         self.scheduler = Scheduler(
             queue=queue,

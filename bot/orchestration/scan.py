@@ -83,6 +83,12 @@ class AlertWatch(Protocol):
     def alert_settled(self, scan_id: str) -> None: ...
 
 
+class ScanRemovals(Protocol):
+    """Removal under the policy once a scan is alerted (bot/orchestration/removal.py)."""
+
+    async def at_scan(self, report: ScanReport) -> None: ...
+
+
 class Detector(Protocol):
     """The moderation classifier port. Each adapter prepares its own input from the bytes as
     downloaded (Rekognition's size and format rules live in the Rekognition adapter)."""
@@ -126,7 +132,9 @@ class ScanSteps:
         bot_token: str,
         link_timeout: float,
         metrics: Metrics = NO_METRICS,
+        removals: ScanRemovals | None = None,
     ) -> None:
+        self._removals = removals  # set when SLACK_ADMIN_TOKEN is: alerts get a Remove button
         self._records = records
         self._metrics = metrics
         self._fetcher = fetcher
@@ -252,6 +260,10 @@ class ScanSteps:
             settled = history.verdict is not None or history.open_review is not None
             if report.outcome.needs_review and self._reviews and not settled:
                 await self._reviews.start(report, alert, image)
+            if self._removals is not None:
+                # The one place where a flag, or a re-post (or near-duplicate) of a confirmed
+                # violation, becomes a removal; recorded in the database, idempotent on a rerun.
+                await self._removals.at_scan(report)
         if request.origin.response_url:
             await self._notifier.respond(request.origin.response_url, messages.scan_result(report))
 
@@ -269,7 +281,12 @@ class ScanSteps:
             and history.verdict is None
             and history.open_review is None
         )
-        message = messages.alert(report, source_link=source_link, review_buttons=buttons)
+        message = messages.alert(
+            report,
+            source_link=source_link,
+            review_buttons=buttons,
+            remove_button=self._removals is not None,
+        )
         self._alerts.alert_due(report.scan_id)
         earlier_intent = await self._records.begin_alert(
             report.scan_id,

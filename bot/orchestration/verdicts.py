@@ -6,13 +6,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
 from bot.adapters.database.reviews import Review, ReviewStore
 from bot.adapters.database.scans import Store
 from bot.adapters.slack import Notifier
 from bot.core import messages
+from bot.core.messages import SlackMessage
 from bot.core.metrics import NO_METRICS, Metrics
 from bot.core.retry import RetryPolicy
+from bot.core.verdict import Verdict
+
+
+class AlertRender(Protocol):
+    """The alert as it stands now (verdict, removal, appeal)."""
+
+    async def render(self, scan_id: str) -> SlackMessage | None: ...
+
+
+class VerdictFollowUp(Protocol):
+    """What a reported verdict leads to (removal under the policy), recorded before the
+    verdict counts as reported, so a crash in between repeats it (idempotently)."""
+
+    async def at_verdict(self, scan_id: str, verdict: Verdict) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +44,11 @@ class VerdictReporter:
         retry: RetryPolicy,
         interval: float = 30.0,
         metrics: Metrics = NO_METRICS,
+        view: AlertRender | None = None,
+        follow_up: VerdictFollowUp | None = None,
     ) -> None:
+        self._view = view
+        self._follow_up = follow_up
         self._store = store
         self._metrics = metrics
         self._reviews = reviews
@@ -65,10 +86,11 @@ class VerdictReporter:
         alert = await self._store.alert_for(review.scan_id)
         if alert is not None:
             if review.verdict is not None:
-                original = await self._store.alert_message(review.scan_id)
-                await self._notifier.update(
-                    alert, messages.resolved_alert(original, review.verdict)
-                )
+                rendered = await self._view.render(review.scan_id) if self._view else None
+                if rendered is None:
+                    original = await self._store.alert_message(review.scan_id)
+                    rendered = messages.resolved_alert(original, review.verdict)
+                await self._notifier.update(alert, rendered)
                 reply = messages.verdict(review.verdict)
             else:
                 reply = messages.review_failed(review.detail or "", review.loop_name)
@@ -77,6 +99,8 @@ class VerdictReporter:
             tried_before = await self._reviews.begin_reply(review.scan_id)
             if not tried_before or not await self._notifier.find_reply(alert, review.scan_id):
                 await self._notifier.reply(alert, reply, scan_id=review.scan_id)
+        if review.verdict is not None and self._follow_up is not None:
+            await self._follow_up.at_verdict(review.scan_id, review.verdict)
         await self._reviews.mark_reported(review.scan_id)
         verdict = review.verdict
         outcome = (

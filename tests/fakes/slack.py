@@ -92,7 +92,20 @@ class FakeSlack:
         bot_id: str = "B0BOT",
         host: str = "127.0.0.1",
         wall_clock_ts: bool = False,
+        admin_token: str = "xoxp-test-admin",
+        admin_user: str = "U0ADMIN",
     ) -> None:
+        # A workspace Admin's user token (SLACK_ADMIN_TOKEN): it may delete anyone's files and
+        # messages, given the user scopes; the bot token may delete only the bot's own.
+        self.admin_token = admin_token
+        self.admin_user = admin_user
+        self.admin_scopes = {"chat:write", "files:write"}
+        self.admin_restricted = False  # workspace settings forbid deleting: restricted_action
+        self.deleted_files: set[str] = set()
+        self.deleted_messages: list[dict[str, Any]] = []
+        self.views: list[dict[str, Any]] = []
+        self.published: list[dict[str, Any]] = []
+        self._caller = "bot"  # whose token the call being handled carries: bot | admin
         # wall_clock_ts: message ts follow the real clock (as Slack's do) instead of counting up
         # from 1700000000, so a client that asks for history `oldest=` a real time finds them.
         self.wall_clock_ts = wall_clock_ts
@@ -153,8 +166,13 @@ class FakeSlack:
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "reactions.add": self._reactions_add,
+            "files.delete": self._files_delete,
+            "chat.delete": self._chat_delete,
+            "conversations.open": self._conversations_open,
+            "views.open": self._views_open,
             "views.publish": self._views_publish,
         }
+        self.add_user(admin_user, name="admin")["is_admin"] = True
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -327,6 +345,17 @@ class FakeSlack:
         """Someone else posts in `channel` (fills a channel's history for tests)."""
         return self._chat_post_message({"channel": channel, "text": text, **fields})["message"]
 
+    def post_as(self, user: str, channel: str, text: str) -> dict[str, Any]:
+        """`user` (a person, not the bot) posts `text` in `channel`; returns the message."""
+        message = self.post_message(channel, text)
+        message["user"] = user
+        message.pop("bot_id", None)
+        return message
+
+    def clear_failures(self, method: str) -> None:
+        """Forget failures queued with fail_next for `method`."""
+        self._failures.pop(method, None)
+
     def redirect_file(self, file_id: str, to_url: str) -> None:
         """Make downloads of `file_id` answer 302 to `to_url` (for token-confinement tests)."""
         self._redirects[file_id] = to_url
@@ -398,6 +427,7 @@ class FakeSlack:
         if user_token is not None and method == "auth.test":
             return web.json_response(self._auth_test_user(user_token[0]), headers=scopes)
         handler = self._handlers.get(method)
+        self._caller = "admin" if authorization == f"Bearer {self.admin_token}" else "bot"
         # Unknown methods succeed so the bot can call anything the fake need not model.
         body = handler(params) if handler else {"ok": True}
         held = self._held.get(method)
@@ -456,7 +486,10 @@ class FakeSlack:
         if method == "apps.connections.open":
             return None if authorization == f"Bearer {self.app_token}" else "invalid_auth"
         token = authorization.removeprefix("Bearer ")
-        return None if token == self.bot_token or token in self.user_tokens else "invalid_auth"
+        if token == self.app_token:
+            return "not_allowed_token_type"  # an app-level token only opens connections
+        known = {self.bot_token, self.admin_token, *self.user_tokens}
+        return None if token in known else "invalid_auth"
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         team_file = request.match_info["team_file"]
@@ -499,6 +532,16 @@ class FakeSlack:
         return f"{self._ts_micros // 1_000_000}.{self._ts_micros % 1_000_000:06d}"
 
     def _auth_test(self, _params: dict[str, Any]) -> dict[str, Any]:
+        if self._caller == "admin":  # a user token: no bot_id
+            return {
+                "ok": True,
+                "url": "https://fake.slack.com/",
+                "team": "Fake Team",
+                "user": "admin",
+                "team_id": self.team,
+                "user_id": self.admin_user,
+                "is_enterprise_install": False,
+            }
         return {
             "ok": True,
             "url": "https://fake.slack.com/",
@@ -595,6 +638,8 @@ class FakeSlack:
         return {"ok": True, "channel": channel, "permalink": permalink}
 
     def _files_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("file") in self.deleted_files:
+            return {"ok": False, "error": "file_deleted"}
         file_obj = self.files.get(params.get("file", ""))
         if file_obj is None:
             return {"ok": False, "error": "file_not_found"}
@@ -673,6 +718,88 @@ class FakeSlack:
         ][:limit]
         return {"ok": True, "messages": found, "has_more": len(thread) > limit}
 
+    def _deletion_refused(self, scope: str, own: bool, cant: str) -> str | None:
+        """Slack's answer to a delete by this caller: the bot may delete only its own posts; a
+        user token needs the scope, and an Admin (or Owner) behind it, and the workspace's
+        leave."""
+        if self._caller == "bot":
+            return None if own else cant
+        if scope not in self.admin_scopes:
+            return "missing_scope"
+        if self.admin_restricted:
+            return "restricted_action"
+        user = self.users.get(self.admin_user) or {}
+        return None if user.get("is_admin") or user.get("is_owner") else cant
+
+    def _files_delete(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = params.get("file") or ""
+        if file_id in self.deleted_files:
+            return {"ok": False, "error": "file_deleted"}
+        file_obj = self.files.get(file_id)
+        if file_obj is None:
+            return {"ok": False, "error": "file_not_found"}
+        refused = self._deletion_refused(
+            "files:write", file_obj.get("user") == self.bot_user, "cant_delete_file"
+        )
+        if refused:
+            return {"ok": False, "error": refused}
+        del self.files[file_id]
+        self._file_bytes.pop(file_id, None)
+        self.deleted_files.add(file_id)
+        return {"ok": True}
+
+    def _chat_delete(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = params.get("channel") or "", params.get("ts")
+        found = [m for m in self.messages.get(channel, []) if m["ts"] == ts]
+        if not found:
+            return {"ok": False, "error": "message_not_found"}
+        message = found[0]
+        own = message.get("user") == self.bot_user
+        refused = self._deletion_refused("chat:write", own, "cant_delete_message")
+        if refused:
+            return {"ok": False, "error": refused}
+        self.messages[channel].remove(message)
+        self.deleted_messages.append(message)
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(params.get("users") or "")
+        if "," in user_id or not user_id:
+            return {"ok": False, "error": "invalid_arguments"}
+        user = self.users.get(user_id)
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        if user.get("deleted"):
+            return {"ok": False, "error": "user_disabled"}
+        if user.get("is_bot"):
+            return {"ok": False, "error": "cannot_dm_bot"}
+        return {"ok": True, "channel": {"id": f"D{user_id[1:]}"}}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = params.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not params.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        problem = _view_problem(view)
+        if problem:
+            return {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {"messages": [problem]},
+            }
+        self.views.append({"trigger_id": params["trigger_id"], "view": view})
+        return {"ok": True, "view": {**view, "id": f"V0FAKE{len(self.views):04d}"}}
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = params.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not params.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        self.published.append({"user_id": params["user_id"], "view": view})
+        return {"ok": True, "view": view}
+
     def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         if not (params.get("channel") and params.get("timestamp") and params.get("name")):
             return {"ok": False, "error": "invalid_arguments"}
@@ -722,6 +849,18 @@ def _channel_object(
         "is_archived": False,
         "is_member": is_member,
     }
+
+
+def _view_problem(view: Any) -> str | None:
+    """What Slack would refuse in a modal (Block Kit limits for views)."""
+    if not isinstance(view, dict) or view.get("type") != "modal":
+        return "view must be a modal"
+    title = (view.get("title") or {}).get("text") or ""
+    if not title or len(title) > 24:
+        return "title must be 1..24 characters"
+    if len(view.get("blocks") or []) > 100 or len(str(view.get("private_metadata", ""))) > 3000:
+        return "too many blocks or private_metadata too long"
+    return None
 
 
 def _filetype(name: str, mimetype: str) -> str:

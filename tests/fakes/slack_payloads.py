@@ -236,6 +236,24 @@ def block_action(
     return payload
 
 
+def view_submission(
+    callback_id: str, private_metadata: str, user: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    """A view_submission payload: `user` submitted a modal whose inputs hold `values`
+    (block_id -> action_id -> {"type": ..., "value": ...})."""
+    payload = template("view_submission")
+    payload["user"].update({"id": user, "username": user.lower(), "name": user.lower()})
+    payload["trigger_id"] = f"{next(_counter)}.444.fake"
+    payload["view"].update(
+        {
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "state": {"values": copy.deepcopy(values)},
+        }
+    )
+    return payload
+
+
 def message_shortcut(
     callback_id: str, message: dict[str, Any], channel: str, user: str, response_url: str
 ) -> dict[str, Any]:

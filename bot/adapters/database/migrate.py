@@ -93,7 +93,9 @@ async def revision(
     file."""
     cfg = config(version_locations)
     scripts = ScriptDirectory.from_config(cfg)
-    rev_id = f"{len(list(scripts.walk_revisions())) + 1:04d}"
+    # After the newest number, not the count: parallel branches' revisions may leave gaps.
+    numbers = [int(s.revision) for s in scripts.walk_revisions() if s.revision.isdecimal()]
+    rev_id = f"{max(numbers, default=0) + 1:04d}"
     target = version_path or MIGRATIONS / "versions"
     engine = migration_engine(url)
     try:

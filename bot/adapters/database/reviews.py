@@ -22,7 +22,7 @@ class Review:
     scan_id: str
     sha256: str
     backend: str
-    status: str  # open | decided | failed
+    status: str  # open | decided | failed | overturned (by an appeal)
     loop_name: str | None
     created_at: float
     verdict: Verdict | None
@@ -227,6 +227,23 @@ class ReviewStore:
                 update(reviews).where(reviews.c.scan_id == scan_id).values(reminded_at=time.time())
             )
 
+    async def forget_violation(self, sha256: str) -> int:
+        """Confirmed violations of these bytes no longer count (an appeal overturned them):
+        they stay on record as `overturned`, and re-posts are judged afresh. Returns how many."""
+        async with self._write() as conn:
+            changed = await conn.execute(
+                update(reviews)
+                .where(
+                    reviews.c.sha256 == sha256,
+                    reviews.c.status == "decided",
+                    reviews.c.violation.is_(True),
+                )
+                .values(status="overturned")
+            )
+            if changed.rowcount:
+                await write_audit(conn, None, "violation_forgotten", None, {"sha256": sha256})
+            return int(changed.rowcount)
+
     async def latest_verdict(self, sha256: str) -> Review | None:
         """The most recent human verdict for these bytes."""
         rows = await self._many(
@@ -272,7 +289,7 @@ async def _alert_causes(conn: AsyncConnection, scan_id: str) -> tuple[str, ...]:
 
 def _review(row: Any) -> Review:
     verdict = None
-    if row["status"] == "decided":
+    if row["status"] in ("decided", "overturned"):
         decided_by = row["decided_by"] or {}
         verdict = Verdict(
             violation=bool(row["violation"]),

@@ -405,6 +405,24 @@ class Store:
             ).first()
         return dict(row.message) if row and row.message else None
 
+    async def alert_causes(self, scan_id: str) -> tuple[str, ...]:
+        """The names of the labels that made the alert's decision."""
+        async with self._engine.connect() as conn:
+            causes = (
+                await conn.execute(select(alerts.c.causes).where(alerts.c.scan_id == scan_id))
+            ).scalar_one_or_none()
+        return tuple(str(cause) for cause in causes or ())
+
+    async def scan_of(self, scan_id: str) -> tuple[ScanRequest, str | None] | None:
+        """A scan's request as accepted, and the hash of its bytes once known."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(scans.c.request, scans.c.sha256).where(scans.c.id == scan_id)
+                )
+            ).first()
+        return (request_from_json(row.request), row.sha256) if row else None
+
     async def earliest_alert(self, sha256: str, *, excluding: str) -> AlertRef | None:
         """The first alert ever posted for these bytes (re-posts link to it)."""
         async with self._engine.connect() as conn:

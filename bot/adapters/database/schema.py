@@ -154,3 +154,62 @@ rate_gates = Table(
     Column("last_slot", Float, nullable=False),
     Column("last_decrease", Float, nullable=False),
 )
+
+# Removals (PRODUCT §10): one per scan, the intent written before any Slack call, so an image is
+# deleted at most once and never forgotten across restarts. The row is also the outbox for what
+# follows (the thread reply, the alert update, the poster's direct message).
+removals = Table(
+    "removals",
+    metadata,
+    Column("scan_id", String(32), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # file (files.delete) | message (chat.delete)
+    Column("channel", String(32)),
+    Column("file_id", String(32)),
+    Column("message_ts", String(32)),
+    Column("poster", String(32)),
+    Column("source", Text),  # the file name or link, for the messages
+    Column("labels", JSON),
+    Column("why", String(16), nullable=False),  # verdict | flag | repost | button
+    Column("actor", String(64)),  # the reviewer who pressed Remove; NULL: the policy
+    Column("status", String(16), nullable=False, index=True),  # pending | removed | failed
+    Column("detail", Text),
+    # Set just before the first delete call: after a crash the object is looked up first.
+    Column("called_at", Float),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("first_failure_at", Float),
+    Column("not_before", Float),
+    Column("reply_begun_at", Float),  # the Removed / Could not remove reply, as for verdicts
+    Column("reported", Boolean, nullable=False, default=False),
+    # The poster's direct message: NULL (not wanted) | due | sent | failed.
+    Column("notice", String(16)),
+    Column("notice_begun_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("done_at", Float),
+)
+
+# Appeals: one per removal; an open appeal is a review voted on in the alert's thread.
+appeals = Table(
+    "appeals",
+    metadata,
+    Column("scan_id", String(32), primary_key=True),
+    Column("user", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),  # open | upheld | overturned
+    Column("post_begun_at", Float),  # the "Appeal from" thread post: intent, then ts
+    Column("post_ts", String(32)),
+    Column("decided_by", JSON),
+    Column("report_begun_at", Float),
+    Column("reported", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("decided_at", Float),
+)
+
+appeal_votes = Table(
+    "appeal_votes",
+    metadata,
+    Column("scan_id", String(32), primary_key=True),
+    Column("user", String(32), primary_key=True),
+    Column("upheld", Boolean, nullable=False),
+    Column("at", Float, nullable=False),
+)

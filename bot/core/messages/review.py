@@ -78,6 +78,11 @@ def _verdict_line(verdict: Verdict) -> str:
     return f"Verdict: {what} — {by}, after {duration(verdict.seconds)}."
 
 
+def verdict_line(result: Verdict) -> str:
+    """'Verdict: violation (…) — decided by …, after …' (the alert's status line)."""
+    return _verdict_line(result)
+
+
 def verdict(result: Verdict) -> SlackMessage:
     """The thread reply announcing the human decision; its text starts with 'Verdict:'."""
     text = _verdict_line(result)

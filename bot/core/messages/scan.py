@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.core import taxonomy
 from bot.core.errors import ScanFailed
+from bot.core.messages import removal
 from bot.core.messages.common import (
     ACTION_OK,
     ACTION_VIOLATION,
@@ -140,7 +141,13 @@ def _summary(report: ScanReport) -> str:
 # --- the messages -------------------------------------------------------------------------
 
 
-def alert(report: ScanReport, *, source_link: str | None, review_buttons: bool) -> SlackMessage:
+def alert(
+    report: ScanReport,
+    *,
+    source_link: str | None,
+    review_buttons: bool,
+    remove_button: bool = False,
+) -> SlackMessage:
     """The alert posted to the alerts channel for a review or flag decision."""
     emoji, title = TITLES[report.outcome.decision]
     blocks: list[dict[str, Any]] = [
@@ -159,6 +166,8 @@ def alert(report: ScanReport, *, source_link: str | None, review_buttons: bool) 
     blocks.append(context(_footer(report)))
     if review_buttons:
         blocks.append(_review_buttons(report.scan_id))
+    if remove_button:
+        blocks.append(removal.remove_button(report.scan_id))
     return SlackMessage(text=_summary(report), blocks=tuple(blocks))
 
 

@@ -21,7 +21,9 @@ from bot.core.policy.rules import (
     ChannelPolicy,
     EffectiveRule,
     Policy,
+    RemoveWhen,
     Rule,
+    remove_for,
     rule_for,
 )
 
@@ -33,6 +35,7 @@ __all__ = [
     "EffectiveRule",
     "LabelThresholds",
     "Policy",
+    "RemoveWhen",
     "Rule",
     "Thresholds",
     "a2i_activation_conditions",
@@ -40,6 +43,7 @@ __all__ = [
     "decide",
     "load_policy",
     "parse_policy",
+    "remove_for",
     "rule_for",
     "severity",
     "thresholds_for",

@@ -18,12 +18,19 @@ from typing import Any, cast
 from bot.core import taxonomy
 from bot.core.errors import PolicyError
 from bot.core.model import ChannelMode
-from bot.core.policy.rules import DEFAULT_POLICY, Action, ChannelPolicy, Policy, Rule
+from bot.core.policy.rules import (
+    DEFAULT_POLICY,
+    Action,
+    ChannelPolicy,
+    Policy,
+    RemoveWhen,
+    Rule,
+)
 
 _TOP_KEYS = ("defaults", "labels", "channels")
-_DEFAULT_KEYS = ("review", "flag", "min_confidence", "confirm", "mode")
+_DEFAULT_KEYS = ("review", "flag", "min_confidence", "confirm", "mode", "remove")
 _CHANNEL_KEYS = (*_DEFAULT_KEYS, "labels")
-_RULE_KEYS = ("review", "flag", "action")
+_RULE_KEYS = ("review", "flag", "action", "remove")
 _ACTIONS: tuple[Action, ...] = ("alert", "ignore")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 # Channel, private-group and DM ids; a mistyped id would otherwise be a rule that never applies.
@@ -68,6 +75,7 @@ def parse_policy(data: Mapping[str, Any], source: str) -> Policy:
     min_confidence = check.number(defaults, "defaults", "min_confidence")
     confirm = check.boolean(defaults, "defaults", "confirm")
     mode = check.mode(defaults, "defaults")
+    remove = check.remove(defaults, "defaults")
     channels = check.table(data.get("channels", {}), "channels")
     return Policy(
         review=DEFAULT_POLICY.review if review is None else review,
@@ -77,6 +85,7 @@ def parse_policy(data: Mapping[str, Any], source: str) -> Policy:
         ),
         confirm=DEFAULT_POLICY.confirm if confirm is None else confirm,
         mode=DEFAULT_POLICY.mode if mode is None else mode,
+        remove=DEFAULT_POLICY.remove if remove is None else remove,
         labels=check.labels(data.get("labels", {}), "labels"),
         channels=MappingProxyType(
             {cid: check.channel(cid, value) for cid, value in channels.items()}
@@ -94,7 +103,7 @@ def check_policy_file(path: str | Path) -> tuple[int, str]:
     return 0, (
         f"{path}: OK ({len(policy.labels)} label rules, {len(policy.channels)} channels; "
         f"review {policy.review:g}, flag {policy.flag:g}, "
-        f"min_confidence {policy.min_confidence:g})"
+        f"min_confidence {policy.min_confidence:g}; remove {policy.remove.value})"
     )
 
 
@@ -162,6 +171,15 @@ class _Checker:
             raise self.fail(_join(prefix, "mode"), f"unknown mode {_show(value)} ({allowed})")
         return ChannelMode(value)
 
+    def remove(self, table: Mapping[str, Any], prefix: str) -> RemoveWhen | None:
+        if "remove" not in table:
+            return None
+        value = table["remove"]
+        allowed = ", ".join(w.value for w in RemoveWhen)
+        if not isinstance(value, str) or value not in {w.value for w in RemoveWhen}:
+            raise self.fail(_join(prefix, "remove"), f"unknown value {_show(value)} ({allowed})")
+        return RemoveWhen(value)
+
     def band(self, prefix: str, review: float | None, flag: float | None) -> None:
         if review is not None and flag is not None and review > flag:
             raise self.fail(
@@ -197,7 +215,12 @@ class _Checker:
             raise self.fail(
                 _join(key, "action"), 'action "ignore" cannot be combined with review or flag'
             )
-        return Rule(review=review, flag=flag, action=cast(Action | None, action))
+        return Rule(
+            review=review,
+            flag=flag,
+            action=cast(Action | None, action),
+            remove=self.remove(table, key),
+        )
 
     def channel(self, channel_id: str, value: object) -> ChannelPolicy:
         key = _join("channels", _part(channel_id))
@@ -214,6 +237,7 @@ class _Checker:
             flag=flag,
             min_confidence=self.number(table, key, "min_confidence"),
             confirm=self.boolean(table, key, "confirm"),
+            remove=self.remove(table, key),
             labels=self.labels(table.get("labels", {}), _join(key, "labels")),
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal, TypeVar
 
@@ -20,6 +21,21 @@ from bot.core.model import ChannelMode
 
 Action = Literal["alert", "ignore"]
 _T = TypeVar("_T")
+
+
+class RemoveWhen(StrEnum):
+    """The policy key `remove` (PRODUCT §10): when an image is deleted from Slack."""
+
+    NEVER = "never"
+    ON_VIOLATION = "on_violation"  # humans confirmed it (and re-posts of what they confirmed)
+    ON_FLAG = "on_flag"  # as soon as the decision is `flag`; implies on_violation
+
+    @property
+    def strictness(self) -> int:
+        return _STRICTNESS[self]
+
+
+_STRICTNESS = {RemoveWhen.NEVER: 0, RemoveWhen.ON_VIOLATION: 1, RemoveWhen.ON_FLAG: 2}
 
 
 def _no_rules() -> Mapping[str, Rule]:
@@ -37,6 +53,7 @@ class Rule:
     review: float | None = None
     flag: float | None = None
     action: Action | None = None
+    remove: RemoveWhen | None = None  # not part of "says anything": it never changes alerting
 
     @property
     def says_anything(self) -> bool:
@@ -52,6 +69,7 @@ class ChannelPolicy:
     flag: float | None = None
     min_confidence: float | None = None
     confirm: bool | None = None
+    remove: RemoveWhen | None = None
     labels: Mapping[str, Rule] = field(default_factory=_no_rules)  # keys: canonical names
 
 
@@ -64,6 +82,7 @@ class Policy:
     min_confidence: float = 40.0
     confirm: bool = False
     mode: ChannelMode = ChannelMode.ENFORCE
+    remove: RemoveWhen = RemoveWhen.NEVER
     labels: Mapping[str, Rule] = field(default_factory=_no_rules)
     channels: Mapping[str, ChannelPolicy] = field(default_factory=_no_channels)
     source: str = "built-in policy"
@@ -91,6 +110,23 @@ class Policy:
     def confirm_for(self, channel: str | None) -> bool:
         """Whether flagged images in this channel also get a human review."""
         return _first(self.channel(channel).confirm, self.confirm)
+
+    def remove_default_for(self, channel: str | None) -> RemoveWhen:
+        """When images are removed in this channel, for labels without a `remove` of their own."""
+        return _first(self.channel(channel).remove, self.remove)
+
+    @property
+    def asks_removal(self) -> bool:
+        """Whether any part of the policy removes images (that needs SLACK_ADMIN_TOKEN)."""
+        rules = [*self.labels.values()]
+        for overrides in self.channels.values():
+            rules.extend(overrides.labels.values())
+        found = [
+            self.remove,
+            *(c.remove for c in self.channels.values()),
+            *(r.remove for r in rules),
+        ]
+        return any(when not in (None, RemoveWhen.NEVER) for when in found)
 
     @property
     def call_min_confidence(self) -> float:
@@ -136,3 +172,19 @@ def rule_for(policy: Policy, channel: str | None, names: Iterable[str]) -> Effec
         flag=_first(flag, policy.flag_for(channel)),
         ignored=speaking is not None and speaking.action == "ignore",
     )
+
+
+def remove_for(policy: Policy, channel: str | None, paths: Iterable[Iterable[str]]) -> RemoveWhen:
+    """`remove` for an image whose deciding labels are `paths` (each a label name and its
+    ancestors, nearest first): each label's own, resolved like the thresholds (walking up,
+    a channel's rule before the global one, then the channel's and the global default); the
+    strictest of them wins. No labels: the channel's default."""
+    overrides = policy.channel(channel)
+    default = policy.remove_default_for(channel)
+    found: list[RemoveWhen] = []
+    for names in paths:
+        rules: list[Rule] = []
+        for name in map(taxonomy.canonical, names):
+            rules.extend(r for r in (overrides.labels.get(name), policy.labels.get(name)) if r)
+        found.append(next((r.remove for r in rules if r.remove is not None), default))
+    return max(found or [default], key=lambda when: when.strictness)
