@@ -251,6 +251,20 @@ async def wait_healthy(bot: BotProcess, within: float = 30.0) -> None:
     raise RuntimeError(f"{bot.child.name} not healthy in {within}s:\n{bot.child.log_tail()}")
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live process so far (its threads included), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # After "pid (comm)": state is fields[0], so utime (14th field) and stime (15th) are 11, 12.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def memory_kib(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak RSS) of a live process, in KiB, from /proc."""
     found: dict[str, int] = {}
