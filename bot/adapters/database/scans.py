@@ -20,6 +20,8 @@ from bot.adapters.database import migrate
 from bot.adapters.database.engine import (
     WriteGate,
     gate_for,
+    inline_reading,
+    inline_writing,
     insert_ignoring_duplicates,
     make_engine,
     masked,
@@ -66,9 +68,30 @@ class Store:
     @asynccontextmanager
     async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
         """A write transaction; SQLite writers take turns (see
-        bot.adapters.database.engine.WriteGate)."""
-        async with writing(self._engine, self.gate, urgent=urgent) as conn:
+        bot.adapters.database.engine.WriteGate), on the loop's thread (InlineConnection)."""
+        if self._sync_engine is not None:
+            async with inline_writing(self._sync_engine, self.gate, urgent=urgent) as conn:
+                yield conn
+        else:
+            async with writing(self._engine, self.gate, urgent=urgent) as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def bulk_write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction for bulk work (retention's batches of deletes): on SQLite it runs
+        on the database driver's thread, too long to hold up the event loop."""
+        async with writing(self._engine, self.gate) as conn:
             yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a few reads (on SQLite, on the loop's thread)."""
+        if self._sync_engine is not None:
+            async with inline_reading(self._sync_engine) as conn:
+                yield conn
+        else:
+            async with self._engine.connect() as conn:
+                yield conn
 
     async def upgrade(self) -> None:
         """Apply pending migrations (see bot.adapters.database.migrate); at start, before any other
@@ -101,6 +124,15 @@ class Store:
 
     async def ping(self) -> bool:
         """Whether the database answers, within PING_TIMEOUT_SECONDS (for /healthz)."""
+        if self._sync_engine is not None:
+            # A local file, answered at once on the loop's thread. Through aiosqlite the ping
+            # queued behind a busy loop for each of its hand-offs and timed out under load.
+            try:
+                with self._sync_engine.connect() as sync_conn:
+                    sync_conn.execute(text("SELECT 1"))
+            except Exception:
+                return False
+            return True
         try:
             async with asyncio.timeout(PING_TIMEOUT_SECONDS), self._engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -148,7 +180,7 @@ class Store:
     async def pending(self) -> list[WorkItem]:
         """Accepted work not finished yet, oldest first, with how each has fared (starts that
         never ended, failures), its lease and its retry clock."""
-        async with self._engine.connect() as conn:
+        async with self.read() as conn:
             rows = await conn.execute(
                 select(scans.c.id, scans.c.request, scans.c.attempts, scan_runs)
                 .outerjoin(scan_runs, scan_runs.c.scan_id == scans.c.id)
@@ -306,7 +338,7 @@ class Store:
             )
 
     async def status_counts(self) -> dict[str, int]:
-        async with self._engine.connect() as conn:
+        async with self.read() as conn:
             rows = await conn.execute(select(scans.c.status, func.count()).group_by(scans.c.status))
             return {str(row[0]): int(row[1]) for row in rows}
 
@@ -314,7 +346,7 @@ class Store:
 
     async def detection(self, sha256: str, detector: str) -> Detection | None:
         """What `detector` found in these bytes, if it has looked at them."""
-        async with self._engine.connect() as conn:
+        async with self.read() as conn:
             row = (
                 await conn.execute(
                     select(detections.c.result).where(
@@ -388,7 +420,7 @@ class Store:
             )
 
     async def alert_for(self, scan_id: str) -> AlertRef | None:
-        async with self._engine.connect() as conn:
+        async with self.read() as conn:
             row = (
                 await conn.execute(
                     select(alerts).where(alerts.c.scan_id == scan_id, alerts.c.ts.is_not(None))
@@ -398,7 +430,7 @@ class Store:
 
     async def alert_message(self, scan_id: str) -> dict[str, Any] | None:
         """The alert's text and blocks as posted."""
-        async with self._engine.connect() as conn:
+        async with self.read() as conn:
             row = (
                 await conn.execute(select(alerts.c.message).where(alerts.c.scan_id == scan_id))
             ).first()
@@ -406,7 +438,7 @@ class Store:
 
     async def earliest_alert(self, sha256: str, *, excluding: str) -> AlertRef | None:
         """The first alert ever posted for these bytes (re-posts link to it)."""
-        async with self._engine.connect() as conn:
+        async with self.read() as conn:
             row = (
                 await conn.execute(
                     select(alerts)
@@ -425,7 +457,7 @@ class Store:
         query = select(audit).order_by(audit.c.id)
         if scan_id is not None:
             query = query.where(audit.c.scan_id == scan_id)
-        async with self._engine.connect() as conn:
+        async with self.read() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
 
     @property
