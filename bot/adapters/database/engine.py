@@ -4,6 +4,7 @@ inserts."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -213,6 +214,9 @@ def insert_ignoring_duplicates(dialect: str) -> Callable[[Table], Any]:
     return lambda table: sqlite_insert(table).on_conflict_do_nothing()
 
 
+_AUDIT = insert(audit)  # built once: every scan writes a few of these
+
+
 async def write_audit(
     conn: AsyncConnection,
     scan_id: str | None,
@@ -221,11 +225,8 @@ async def write_audit(
     detail: dict[str, Any],
 ) -> None:
     clean = {key: value for key, value in detail.items() if value is not None}
-    await conn.execute(
-        insert(audit).values(
-            at=time.time(), scan_id=scan_id, action=action, actor=actor, detail=clean
-        )
-    )
+    values = {"at": time.time(), "scan_id": scan_id, "action": action, "actor": actor}
+    await conn.execute(_AUDIT, {**values, "detail": clean})
 
 
 def _sqlite_pragmas(dbapi_conn: Connection, _record: object) -> None:
@@ -237,6 +238,16 @@ def _sqlite_pragmas(dbapi_conn: Connection, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+@functools.cache
+def upsert_statement(
+    dialect: str, table: Table, key: tuple[str, ...], columns: tuple[str, ...]
+) -> Any:
+    """upsert() without its values, built once per shape: execute it with the row's values."""
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    changed = {name: statement.excluded[name] for name in columns if name not in key}
+    return statement.on_conflict_do_update(index_elements=list(key), set_=changed)
 
 
 def upsert(dialect: str, table: Table, key: Sequence[str], values: dict[str, Any]) -> Any:

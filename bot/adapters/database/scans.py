@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -26,7 +26,7 @@ from bot.adapters.database.engine import (
     make_engine,
     masked,
     sync_intake_engine,
-    upsert,
+    upsert_statement,
     write_audit,
     writing,
 )
@@ -347,13 +347,8 @@ class Store:
     async def detection(self, sha256: str, detector: str) -> Detection | None:
         """What `detector` found in these bytes, if it has looked at them."""
         async with self.read() as conn:
-            row = (
-                await conn.execute(
-                    select(detections.c.result).where(
-                        detections.c.sha256 == sha256, detections.c.detector == detector
-                    )
-                )
-            ).first()
+            params = {"b_sha256": sha256, "b_detector": detector}
+            row = (await conn.execute(_DETECTION, params)).first()
         return detection_from_json(row.result) if row else None
 
     async def save_detection(self, sha256: str, detector: str, detection: Detection) -> None:
@@ -365,9 +360,10 @@ class Store:
                 "created_at": time.time(),
             }
             key = {"sha256": sha256, "detector": detector}
-            await conn.execute(
-                upsert(conn.dialect.name, detections, ["sha256", "detector"], {**key, **values})
+            statement = upsert_statement(
+                conn.dialect.name, detections, ("sha256", "detector"), tuple(values)
             )
+            await conn.execute(statement, {**key, **values})
 
     # -- alerts ---------------------------------------------------------------------------
 
@@ -403,29 +399,20 @@ class Store:
             )
             if added.first() is not None:
                 return None
-            row = (
-                await conn.execute(select(alerts.c.created_at).where(alerts.c.scan_id == scan_id))
-            ).one()
+            row = (await conn.execute(_ALERT_CREATED, {"b_scan_id": scan_id})).one()
             return float(row.created_at)
 
     async def complete_alert(self, scan_id: str, alert: AlertRef) -> None:
         async with self.write() as conn:
-            await conn.execute(
-                update(alerts)
-                .where(alerts.c.scan_id == scan_id)
-                .values(channel=alert.channel, ts=alert.ts, permalink=alert.permalink)
-            )
+            values = {"channel": alert.channel, "ts": alert.ts, "permalink": alert.permalink}
+            await conn.execute(_ALERT_POSTED, {"b_scan_id": scan_id, **values})
             await write_audit(
                 conn, scan_id, "alerted", None, {"channel": alert.channel, "ts": alert.ts}
             )
 
     async def alert_for(self, scan_id: str) -> AlertRef | None:
         async with self.read() as conn:
-            row = (
-                await conn.execute(
-                    select(alerts).where(alerts.c.scan_id == scan_id, alerts.c.ts.is_not(None))
-                )
-            ).first()
+            row = (await conn.execute(_ALERT_FOR, {"b_scan_id": scan_id})).first()
         return AlertRef(row.channel, row.ts, row.permalink) if row else None
 
     async def alert_message(self, scan_id: str) -> dict[str, Any] | None:
@@ -439,18 +426,8 @@ class Store:
     async def earliest_alert(self, sha256: str, *, excluding: str) -> AlertRef | None:
         """The first alert ever posted for these bytes (re-posts link to it)."""
         async with self.read() as conn:
-            row = (
-                await conn.execute(
-                    select(alerts)
-                    .where(
-                        alerts.c.sha256 == sha256,
-                        alerts.c.scan_id != excluding,
-                        alerts.c.ts.is_not(None),
-                    )
-                    .order_by(alerts.c.created_at)
-                    .limit(1)
-                )
-            ).first()
+            params = {"b_sha256": sha256, "b_excluding": excluding}
+            row = (await conn.execute(_EARLIEST_ALERT, params)).first()
         return AlertRef(row.channel, row.ts, row.permalink) if row else None
 
     async def audit_log(self, scan_id: str | None = None) -> Sequence[dict[str, Any]]:
@@ -463,6 +440,33 @@ class Store:
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
+
+
+# The statements of every scan, built once: building one (coercing its parts, making its bound
+# parameters, computing its cache key) cost more CPU than SQLite's running it. Parameters
+# named b_* so that they cannot clash with the column names UPDATE reserves.
+_DETECTION = select(detections.c.result).where(
+    detections.c.sha256 == bindparam("b_sha256"), detections.c.detector == bindparam("b_detector")
+)
+_ALERT_CREATED = select(alerts.c.created_at).where(alerts.c.scan_id == bindparam("b_scan_id"))
+_ALERT_POSTED = (
+    update(alerts)
+    .where(alerts.c.scan_id == bindparam("b_scan_id"))
+    .values(channel=bindparam("channel"), ts=bindparam("ts"), permalink=bindparam("permalink"))
+)
+_ALERT_FOR = select(alerts).where(
+    alerts.c.scan_id == bindparam("b_scan_id"), alerts.c.ts.is_not(None)
+)
+_EARLIEST_ALERT = (
+    select(alerts)
+    .where(
+        alerts.c.sha256 == bindparam("b_sha256"),
+        alerts.c.scan_id != bindparam("b_excluding"),
+        alerts.c.ts.is_not(None),
+    )
+    .order_by(alerts.c.created_at)
+    .limit(1)
+)
 
 
 @dataclass
