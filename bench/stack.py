@@ -220,7 +220,12 @@ async def start_bot(
 ) -> BotProcess:
     """Start modbot (`modbot serve --http`) or the naive baseline, fresh database, and wait."""
     run_dir = procs.workdir / label
-    run_dir.mkdir(parents=True, exist_ok=True)
+    repeat = 1
+    while run_dir.exists():  # a repeated measurement: a fresh database, as for the first run
+        repeat += 1
+        run_dir = procs.workdir / f"{label}-{repeat}"
+    label = run_dir.name
+    run_dir.mkdir(parents=True)
     env = {**bot_env(slack_url, aws_url, tps, run_dir / "state.db"), **(extra_env or {})}
     port = free_port()
     if kind == "modbot":
