@@ -8,17 +8,28 @@ both bots meet the same conditions, and times alerts by the fake Slack's own clo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bench import load
 from bench.load import Sent, Upload, percentile
-from bench.stack import BotProcess, Processes, memory_kib, start_bot
+from bench.stack import (
+    BotProcess,
+    Child,
+    Processes,
+    base_env,
+    cpu_seconds,
+    memory_kib,
+    start_bot,
+)
 
 THROTTLE_CODES = {
     "ThrottlingException",
@@ -36,6 +47,8 @@ class Env:
     aws_url: str
     rekognition_latency: float
     concurrency: int
+    profiler: str | None = None  # py-spy's path: every modbot run is sampled (--profile)
+    profile_dir: Path | None = None
 
 
 async def configure_emulator(env: Env, tps: float | None) -> None:
@@ -69,11 +82,24 @@ def call_summary(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+_profilers: dict[int, Child] = {}  # bot pid -> the py-spy sampling it
+
+
 async def _bot(env: Env, kind: str, tps: float, label: str) -> BotProcess:
     await configure_emulator(env, tps)
-    return await start_bot(
+    bot = await start_bot(
         env.procs, kind, slack_url=env.slack_url, aws_url=env.aws_url, tps=tps, label=label
     )
+    if env.profiler and env.profile_dir and kind == "modbot":
+        env.profile_dir.mkdir(parents=True, exist_ok=True)
+        out = env.profile_dir / f"{label}-{bot.child.pid}.txt"
+        # py-spy pauses the bot for each sample (100 a second): its timings are a little worse
+        # while profiled, but only so can it tell idle threads (waits) from busy ones.
+        argv = [env.profiler, "record", "--format", "raw", "--output", str(out)]
+        argv += ["--pid", str(bot.child.pid)]
+        _profilers[bot.child.pid] = env.procs.spawn(f"py-spy-{label}", argv, env=base_env())
+        await asyncio.sleep(1.0)  # py-spy attaches before the load starts
+    return bot
 
 
 async def _finish(env: Env, bot: BotProcess) -> dict[str, int]:
@@ -81,6 +107,11 @@ async def _finish(env: Env, bot: BotProcess) -> dict[str, int]:
     code = env.procs.stop(bot.child)
     if code not in (0, -15, None):
         print(f"  note: {bot.child.name} exited with {code}; log {bot.child.log_path}")
+    profiler = _profilers.pop(bot.child.pid, None)
+    if profiler is not None:  # it writes its file once the process it samples has gone
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            await asyncio.to_thread(profiler.proc.wait, 60.0)
+        env.procs.stop(profiler)
     return memory
 
 
@@ -114,11 +145,14 @@ async def scan_run(
     bot = await _bot(env, kind, tps, label)
     try:
         since = time.time()
+        cpu_start = cpu_seconds(bot.child.pid)
         sent = await load.send_events(
             bot.events_url, uploads, concurrency=env.concurrency, interval=interval
         )
+        cpu_acked = cpu_seconds(bot.child.pid)
         names = {u.name for u in uploads}
         posted = await load.wait_for_alerts(bot.health_url, env.slack_url, names, since)
+        cpu_end = cpu_seconds(bot.child.pid)
         calls = await rekognition_calls(env)
     finally:
         memory = await _finish(env, bot)
@@ -138,8 +172,23 @@ async def scan_run(
         "images_per_second": rate,
         "share_of_quota": rate / tps if rate else None,
         **_latencies(sent, posted),
+        **_cpu(cpu_start, cpu_acked, cpu_end, acked_n=len(sent), alerted=len(alerted)),
         "rekognition": call_summary(calls),
         "memory_kib": memory,
+    }
+
+
+def _cpu(
+    start: float | None, acked: float | None, end: float | None, *, acked_n: int, alerted: int
+) -> dict[str, Any]:
+    """The bot's CPU: per scanned image over the whole run (intake, scan, alert), and per event
+    over the sending window (its acks, plus whatever scans ran meanwhile)."""
+    if start is None or acked is None or end is None:
+        return {}
+    return {
+        "cpu_seconds": end - start,
+        "cpu_ms_per_image": (end - start) * 1000 / alerted if alerted else None,
+        "cpu_ms_per_acked_event": (acked - start) * 1000 / acked_n if acked_n else None,
     }
 
 

@@ -30,13 +30,14 @@ QUICK = {
     "reposts": 50,
     "rss_events": 300,
     "prep_runs": 5,
+    "repeat": 1,
 }
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    p.add_argument("--tps", default="20,50", help="quotas to test (MODBOT_REKOGNITION_TPS)")
+    p.add_argument("--tps", default="20,50,100", help="quotas to test (MODBOT_REKOGNITION_TPS)")
     p.add_argument("--seconds", type=float, default=20.0, help="throughput run: tps*s images")
     p.add_argument("--naive-images", type=int, default=60, help="naive throughput run size")
     p.add_argument("--burst", type=int, default=500, help="events in the ack/latency burst")
@@ -54,6 +55,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", default="480x360", help="WxH of the uploaded JPEGs")
     p.add_argument("--prep-runs", type=int, default=20, help="timed runs per prep case")
     p.add_argument("--bots", default="modbot,naive", help="which bots to run")
+    p.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement: median and spread reported"
+    )
+    p.add_argument(
+        "--naive-repeat",
+        type=int,
+        default=1,
+        help="runs per measurement of the naive baseline (slow; its figures are context)",
+    )
+    p.add_argument(
+        "--phases",
+        default="throughput,burst,light,reposts,rss",
+        help="which measurements to run (image preparation always runs)",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="PY_SPY",
+        help="path of a py-spy executable: every modbot run is sampled into <out>/profiles/",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     return p
 
@@ -68,6 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 setattr(args, key, value)
     args.tps_list = [float(x) for x in args.tps.split(",") if x]
     args.bot_list = [b for b in args.bots.split(",") if b]
+    args.phase_list = [p for p in args.phases.split(",") if p]
     return args
 
 
@@ -82,7 +103,7 @@ def _git() -> dict[str, Any]:
 async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     print(f"image preparation ({args.prep_runs} runs per case) ...", flush=True)
-    results["image_prep"] = await asyncio.to_thread(report.image_prep, args.prep_runs)
+    results["image_prep"] = await asyncio.to_thread(report.image_prep, args.prep_runs, args.repeat)
 
     pool_size = max(
         [int(t * args.seconds) for t in args.tps_list]
@@ -99,19 +120,32 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         print(f"fake Slack {slack.url}, AWS emulator {aws.url}; uploading ...", flush=True)
         pool = await load.upload_all(slack.url, "pool", images)
         repost_uploads = await load.upload_all(slack.url, "rp", repost_bytes)
-        env = Env(procs, slack.url, aws.url, args.rekognition_latency_ms / 1000, args.concurrency)
+        env = Env(
+            procs,
+            slack.url,
+            aws.url,
+            args.rekognition_latency_ms / 1000,
+            args.concurrency,
+            profiler=args.profile,
+            profile_dir=args.out / "profiles",
+        )
 
         async def each_bot(title: str, run: Any) -> dict[str, Any]:
             out = {}
             for kind in args.bot_list:
-                started = time.monotonic()
-                print(f"{title} [{kind}] ...", end=" ", flush=True)
-                out[kind] = await run(kind)
-                took = time.monotonic() - started
-                print(f"{took:.0f}s  {report.one_line(out[kind])}", flush=True)
+                runs = []
+                repeat = args.repeat if kind == "modbot" else args.naive_repeat
+                for n in range(repeat):
+                    started = time.monotonic()
+                    of = f" {n + 1}/{repeat}" if repeat > 1 else ""
+                    print(f"{title} [{kind}{of}] ...", end=" ", flush=True)
+                    runs.append(await run(kind))
+                    took = time.monotonic() - started
+                    print(f"{took:.0f}s  {report.one_line(runs[-1])}", flush=True)
+                out[kind] = report.combine(runs)
             return out
 
-        for tps in args.tps_list:
+        for tps in args.tps_list if "throughput" in args.phase_list else []:
             modbot_n = int(tps * args.seconds)
 
             def throughput(kind: str, tps: float = tps, n: int = modbot_n) -> Any:
@@ -123,35 +157,44 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             title = f"throughput @ {tps:g} TPS"
             results[f"throughput_tps{tps:g}"] = await each_bot(title, throughput)
 
-        results["burst"] = await each_bot(
-            f"{args.burst}-event burst @ {args.burst_tps:g} TPS",
-            lambda kind: phases.scan_run(
-                env, kind, tps=args.burst_tps, uploads=pool[: args.burst], label=f"{kind}-burst"
-            ),
-        )
-        results["light"] = await each_bot(
-            f"{args.light} events, one every {args.light_interval:g}s",
-            lambda kind: phases.scan_run(
-                env,
-                kind,
-                tps=args.burst_tps,
-                uploads=pool[: args.light],
-                label=f"{kind}-light",
-                interval=args.light_interval,
-            ),
-        )
-        results["reposts"] = await each_bot(
-            f"{args.reposts} posts of {args.distinct} distinct images",
-            lambda kind: phases.reposts(
-                env, kind, tps=args.burst_tps, uploads=repost_uploads, distinct=args.distinct
-            ),
-        )
-        results["rss"] = await each_bot(
-            f"peak RSS, {args.rss_events} scans queued @ {args.rss_tps:g} TPS",
-            lambda kind: phases.memory_under_queue(
-                env, kind, tps=args.rss_tps, uploads=pool[: args.rss_events], hold=args.rss_hold
-            ),
-        )
+        wanted = args.phase_list
+        if "burst" in wanted:
+            results["burst"] = await each_bot(
+                f"{args.burst}-event burst @ {args.burst_tps:g} TPS",
+                lambda kind: phases.scan_run(
+                    env, kind, tps=args.burst_tps, uploads=pool[: args.burst], label=f"{kind}-burst"
+                ),
+            )
+        if "light" in wanted:
+            results["light"] = await each_bot(
+                f"{args.light} events, one every {args.light_interval:g}s",
+                lambda kind: phases.scan_run(
+                    env,
+                    kind,
+                    tps=args.burst_tps,
+                    uploads=pool[: args.light],
+                    label=f"{kind}-light",
+                    interval=args.light_interval,
+                ),
+            )
+        if "reposts" in wanted:
+            results["reposts"] = await each_bot(
+                f"{args.reposts} posts of {args.distinct} distinct images",
+                lambda kind: phases.reposts(
+                    env, kind, tps=args.burst_tps, uploads=repost_uploads, distinct=args.distinct
+                ),
+            )
+        if "rss" in wanted:
+            results["rss"] = await each_bot(
+                f"peak RSS, {args.rss_events} scans queued @ {args.rss_tps:g} TPS",
+                lambda kind: phases.memory_under_queue(
+                    env,
+                    kind,
+                    tps=args.rss_tps,
+                    uploads=pool[: args.rss_events],
+                    hold=args.rss_hold,
+                ),
+            )
     return results
 
 

@@ -220,7 +220,12 @@ async def start_bot(
 ) -> BotProcess:
     """Start modbot (`modbot serve --http`) or the naive baseline, fresh database, and wait."""
     run_dir = procs.workdir / label
-    run_dir.mkdir(parents=True, exist_ok=True)
+    repeat = 1
+    while run_dir.exists():  # a repeated measurement: a fresh database, as for the first run
+        repeat += 1
+        run_dir = procs.workdir / f"{label}-{repeat}"
+    label = run_dir.name
+    run_dir.mkdir(parents=True)
     env = {**bot_env(slack_url, aws_url, tps, run_dir / "state.db"), **(extra_env or {})}
     port = free_port()
     if kind == "modbot":
@@ -249,6 +254,20 @@ async def wait_healthy(bot: BotProcess, within: float = 30.0) -> None:
                         return
             await asyncio.sleep(0.1)
     raise RuntimeError(f"{bot.child.name} not healthy in {within}s:\n{bot.child.log_tail()}")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live process so far (its threads included), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # After "pid (comm)": state is fields[0], so utime (14th field) and stime (15th) are 11, 12.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def memory_kib(pid: int) -> dict[str, int]:

@@ -17,6 +17,7 @@ from bot.adapters.images.prepare import (
     MAX_BYTES,
     MAX_SIDE,
     MIN_SIDE,
+    REENCODE_SHORT_SIDE,
     PreparedImage,
     prepare_image,
     sniff_image,
@@ -410,6 +411,33 @@ def test_exif_orientation_is_applied(fmt: str, orientation: int) -> None:
             assert isinstance(pixel, tuple)
             assert isinstance(wanted, tuple)
             assert max(abs(a - b) for a, b in zip(pixel, wanted, strict=True)) < 25
+
+
+def test_rotated_camera_jpeg_is_decoded_at_the_scale_rekognition_needs() -> None:
+    """A 12 MP photo that must be turned upright is decoded at 1/2 scale (libjpeg's own
+    reduction), keeping at least REENCODE_SHORT_SIDE px a side: upright and the same picture."""
+    data = fake.quadrants(size=(4000, 3000), orientation=6)
+    result = prepare_image(data)
+    got = assert_valid(result).convert("RGB")
+    assert result.reencoded
+    assert (result.width, result.height) == (1500, 2000)  # 4000x3000 at 1/2, turned
+    assert min(got.size) >= REENCODE_SHORT_SIDE
+    expected = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    small = expected.resize(got.size)
+    for x in (0.25, 0.75):
+        for y in (0.25, 0.75):
+            at = (int(x * got.width), int(y * got.height))
+            pixel, wanted = got.getpixel(at), small.getpixel(at)
+            assert isinstance(pixel, tuple)
+            assert isinstance(wanted, tuple)
+            assert max(abs(a - b) for a, b in zip(pixel, wanted, strict=True)) < 25
+
+
+def test_rotated_jpeg_near_the_floor_keeps_its_full_size() -> None:
+    """A rotated JPEG whose short side halved would drop under the floor is turned at full size."""
+    data = fake.quadrants(size=(2000, REENCODE_SHORT_SIDE + 100), orientation=8)
+    result = prepare_image(data)
+    assert (result.width, result.height) == (REENCODE_SHORT_SIDE + 100, 2000)
 
 
 def test_oversize_jpeg_is_shrunk_under_5_mb() -> None:

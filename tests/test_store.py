@@ -6,9 +6,12 @@ A contract: every test runs on SQLite and on PostgreSQL (the `database_url` fixt
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from bot.adapters.database.engine import async_url
 from bot.adapters.database.scans import DEDUP_KEY_LENGTH, Store
@@ -252,3 +255,39 @@ async def test_the_sqlite_write_gate_and_sync_intake_stay_on_sqlite(
     else:
         assert type(store.gate) is NoGate
         assert store._sync_engine is None
+
+
+async def test_sqlite_scan_statements_run_on_the_loop_thread_not_aiosqlite(tmp_path: Path) -> None:
+    """On SQLite a scan's reads and writes go straight to the file on the event loop's thread:
+    none of them is handed to aiosqlite's thread (each hand-off cost more than the statement)."""
+    store = Store.from_url(async_url(f"sqlite:///{tmp_path}/inline.db"))
+    await store.upgrade()
+    assert store._sync_engine is not None
+    threads: list[int] = []
+    via_aiosqlite: list[str] = []
+
+    def inline(*_args: object) -> None:
+        threads.append(threading.get_ident())
+
+    def handed_off(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        via_aiosqlite.append(statement)
+
+    event.listen(store._sync_engine, "before_cursor_execute", inline)
+    event.listen(store.engine.sync_engine, "before_cursor_execute", handed_off)
+    sha = "ab" * 32
+    try:
+        (scan_id,) = await store.accept([_request("inline")])
+        assert await store.begin_run(scan_id) is not None
+        assert await store.detection(sha, "rekognition") is None
+        await store.save_detection(sha, "rekognition", Detection(labels=(), model_version="m"))
+        assert await store.detection(sha, "rekognition") is not None
+        assert await store.ping()
+        await store.finish(scan_id, sha256=sha, decision=Decision.FLAG, mode="alert")
+        assert await store.status_counts() == {"done": 1}
+    finally:
+        event.remove(store._sync_engine, "before_cursor_execute", inline)
+        event.remove(store.engine.sync_engine, "before_cursor_execute", handed_off)
+        await store.close()
+    assert via_aiosqlite == []
+    assert len(threads) >= 8  # the calls above make at least this many
+    assert set(threads) == {threading.get_ident()}

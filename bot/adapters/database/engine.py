@@ -4,18 +4,18 @@ inserts."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import URL, Engine, Table, create_engine, event, insert, make_url
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import SingletonThreadPool
 
 from bot.adapters.database.schema import audit
 
@@ -88,17 +88,61 @@ def _postgresql_options(url: URL, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def sync_intake_engine(engine: AsyncEngine) -> Engine | None:
-    """For SQLite, a synchronous engine on the same file, used by intake under the WriteGate.
+    """For SQLite, a synchronous engine on the same file, used on the event loop's thread by
+    intake and by the stores' short reads and writes (InlineConnection).
 
-    Slack waits for intake. A few rows in WAL mode take well under a millisecond written
-    directly, while every statement through aiosqlite is a hand-off to its thread that must
-    then wait for a turn on a busy event loop. The gate guarantees no other writer meanwhile.
+    A few rows in WAL mode take well under a millisecond read or written directly, while every
+    statement through aiosqlite is several hand-offs to its thread and back (cursor, execute,
+    fetch, close, commit), each waking the event loop: that was most of a scan's CPU. Writers
+    still take turns through the WriteGate. Its connections stay on the loop's thread; a pool
+    (not one connection per thread) so that a read never shares a connection with a write.
     """
     if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return None
-    sync = create_engine(engine.url.set(drivername="sqlite"), poolclass=SingletonThreadPool)
+    sync = create_engine(engine.url.set(drivername="sqlite"), pool_size=5, max_overflow=20)
     event.listen(sync, "connect", _sqlite_pragmas)
     return sync
+
+
+class InlineConnection:
+    """The AsyncConnection methods the stores call, answered at once by a synchronous SQLite
+    connection on the event loop's thread (see sync_intake_engine).
+
+    Every store transaction is a few statements with nothing but database calls in between, so
+    none of them waits on anything while it holds its connection. Results are read inside the
+    `async with` block, as with AsyncConnection.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.sync_connection = conn
+        self.dialect = conn.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self.sync_connection.execute(statement, parameters)
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return self.sync_connection.scalar(statement, parameters)
+
+    async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return fn(self.sync_connection, *args, **kwargs)
+
+
+@asynccontextmanager
+async def inline_reading(sync: Engine) -> AsyncIterator[AsyncConnection]:
+    """A read on the loop's thread; in WAL mode readers never wait for the writer."""
+    with sync.connect() as conn:
+        # Typed as what it stands in for: the stores' code is the same on every database.
+        yield cast(AsyncConnection, InlineConnection(conn))
+
+
+@asynccontextmanager
+async def inline_writing(
+    sync: Engine, gate: WriteGate, *, urgent: bool = False
+) -> AsyncIterator[AsyncConnection]:
+    """A write transaction on the loop's thread, taken in turn."""
+    async with gate.hold(urgent=urgent):
+        with sync.begin() as conn:
+            yield cast(AsyncConnection, InlineConnection(conn))
 
 
 class WriteGate:
@@ -170,6 +214,9 @@ def insert_ignoring_duplicates(dialect: str) -> Callable[[Table], Any]:
     return lambda table: sqlite_insert(table).on_conflict_do_nothing()
 
 
+_AUDIT = insert(audit)  # built once: every scan writes a few of these
+
+
 async def write_audit(
     conn: AsyncConnection,
     scan_id: str | None,
@@ -178,11 +225,8 @@ async def write_audit(
     detail: dict[str, Any],
 ) -> None:
     clean = {key: value for key, value in detail.items() if value is not None}
-    await conn.execute(
-        insert(audit).values(
-            at=time.time(), scan_id=scan_id, action=action, actor=actor, detail=clean
-        )
-    )
+    values = {"at": time.time(), "scan_id": scan_id, "action": action, "actor": actor}
+    await conn.execute(_AUDIT, {**values, "detail": clean})
 
 
 def _sqlite_pragmas(dbapi_conn: Connection, _record: object) -> None:
@@ -194,6 +238,16 @@ def _sqlite_pragmas(dbapi_conn: Connection, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+@functools.cache
+def upsert_statement(
+    dialect: str, table: Table, key: tuple[str, ...], columns: tuple[str, ...]
+) -> Any:
+    """upsert() without its values, built once per shape: execute it with the row's values."""
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+    changed = {name: statement.excluded[name] for name in columns if name not in key}
+    return statement.on_conflict_do_update(index_elements=list(key), set_=changed)
 
 
 def upsert(dialect: str, table: Table, key: Sequence[str], values: dict[str, Any]) -> Any:

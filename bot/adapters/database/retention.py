@@ -95,7 +95,7 @@ class Retention:
         held elsewhere. On PostgreSQL they run on the connection that holds the lock."""
         engine = self._store.engine
         if engine.dialect.name != "postgresql":
-            yield self._store.write
+            yield self._store.bulk_write
             return
         async with engine.connect() as conn:
             taken = (

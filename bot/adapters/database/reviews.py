@@ -50,6 +50,7 @@ class ReviewStore:
     def __init__(self, store: Store) -> None:
         self._engine = store.engine
         self._write = store.write
+        self._read = store.read  # on SQLite, on the loop's thread (the ledger asks every scan)
 
     async def open(
         self,
@@ -267,7 +268,7 @@ class ReviewStore:
 
     async def _many(self, condition: Any, *, newest_first: bool = False) -> Sequence[Review]:
         order = reviews.c.created_at.desc() if newest_first else reviews.c.created_at
-        async with self._engine.connect() as conn:
+        async with self._read() as conn:
             rows = await conn.execute(select(reviews).where(condition).order_by(order))
             return [_review(row._mapping) for row in rows]
 

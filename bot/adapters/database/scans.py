@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -20,11 +20,13 @@ from bot.adapters.database import migrate
 from bot.adapters.database.engine import (
     WriteGate,
     gate_for,
+    inline_reading,
+    inline_writing,
     insert_ignoring_duplicates,
     make_engine,
     masked,
     sync_intake_engine,
-    upsert,
+    upsert_statement,
     write_audit,
     writing,
 )
@@ -66,9 +68,30 @@ class Store:
     @asynccontextmanager
     async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
         """A write transaction; SQLite writers take turns (see
-        bot.adapters.database.engine.WriteGate)."""
-        async with writing(self._engine, self.gate, urgent=urgent) as conn:
+        bot.adapters.database.engine.WriteGate), on the loop's thread (InlineConnection)."""
+        if self._sync_engine is not None:
+            async with inline_writing(self._sync_engine, self.gate, urgent=urgent) as conn:
+                yield conn
+        else:
+            async with writing(self._engine, self.gate, urgent=urgent) as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def bulk_write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction for bulk work (retention's batches of deletes): on SQLite it runs
+        on the database driver's thread, too long to hold up the event loop."""
+        async with writing(self._engine, self.gate) as conn:
             yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a few reads (on SQLite, on the loop's thread)."""
+        if self._sync_engine is not None:
+            async with inline_reading(self._sync_engine) as conn:
+                yield conn
+        else:
+            async with self._engine.connect() as conn:
+                yield conn
 
     async def upgrade(self) -> None:
         """Apply pending migrations (see bot.adapters.database.migrate); at start, before any other
@@ -101,6 +124,15 @@ class Store:
 
     async def ping(self) -> bool:
         """Whether the database answers, within PING_TIMEOUT_SECONDS (for /healthz)."""
+        if self._sync_engine is not None:
+            # A local file, answered at once on the loop's thread. Through aiosqlite the ping
+            # queued behind a busy loop for each of its hand-offs and timed out under load.
+            try:
+                with self._sync_engine.connect() as sync_conn:
+                    sync_conn.execute(text("SELECT 1"))
+            except Exception:
+                return False
+            return True
         try:
             async with asyncio.timeout(PING_TIMEOUT_SECONDS), self._engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -148,7 +180,7 @@ class Store:
     async def pending(self) -> list[WorkItem]:
         """Accepted work not finished yet, oldest first, with how each has fared (starts that
         never ended, failures), its lease and its retry clock."""
-        async with self._engine.connect() as conn:
+        async with self.read() as conn:
             rows = await conn.execute(
                 select(scans.c.id, scans.c.request, scans.c.attempts, scan_runs)
                 .outerjoin(scan_runs, scan_runs.c.scan_id == scans.c.id)
@@ -307,7 +339,7 @@ class Store:
             )
 
     async def status_counts(self) -> dict[str, int]:
-        async with self._engine.connect() as conn:
+        async with self.read() as conn:
             rows = await conn.execute(select(scans.c.status, func.count()).group_by(scans.c.status))
             return {str(row[0]): int(row[1]) for row in rows}
 
@@ -315,14 +347,9 @@ class Store:
 
     async def detection(self, sha256: str, detector: str) -> Detection | None:
         """What `detector` found in these bytes, if it has looked at them."""
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(detections.c.result).where(
-                        detections.c.sha256 == sha256, detections.c.detector == detector
-                    )
-                )
-            ).first()
+        async with self.read() as conn:
+            params = {"b_sha256": sha256, "b_detector": detector}
+            row = (await conn.execute(_DETECTION, params)).first()
         return detection_from_json(row.result) if row else None
 
     async def save_detection(self, sha256: str, detector: str, detection: Detection) -> None:
@@ -334,9 +361,10 @@ class Store:
                 "created_at": time.time(),
             }
             key = {"sha256": sha256, "detector": detector}
-            await conn.execute(
-                upsert(conn.dialect.name, detections, ["sha256", "detector"], {**key, **values})
+            statement = upsert_statement(
+                conn.dialect.name, detections, ("sha256", "detector"), tuple(values)
             )
+            await conn.execute(statement, {**key, **values})
 
     # -- alerts ---------------------------------------------------------------------------
 
@@ -372,34 +400,25 @@ class Store:
             )
             if added.first() is not None:
                 return None
-            row = (
-                await conn.execute(select(alerts.c.created_at).where(alerts.c.scan_id == scan_id))
-            ).one()
+            row = (await conn.execute(_ALERT_CREATED, {"b_scan_id": scan_id})).one()
             return float(row.created_at)
 
     async def complete_alert(self, scan_id: str, alert: AlertRef) -> None:
         async with self.write() as conn:
-            await conn.execute(
-                update(alerts)
-                .where(alerts.c.scan_id == scan_id)
-                .values(channel=alert.channel, ts=alert.ts, permalink=alert.permalink)
-            )
+            values = {"channel": alert.channel, "ts": alert.ts, "permalink": alert.permalink}
+            await conn.execute(_ALERT_POSTED, {"b_scan_id": scan_id, **values})
             await write_audit(
                 conn, scan_id, "alerted", None, {"channel": alert.channel, "ts": alert.ts}
             )
 
     async def alert_for(self, scan_id: str) -> AlertRef | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(alerts).where(alerts.c.scan_id == scan_id, alerts.c.ts.is_not(None))
-                )
-            ).first()
+        async with self.read() as conn:
+            row = (await conn.execute(_ALERT_FOR, {"b_scan_id": scan_id})).first()
         return AlertRef(row.channel, row.ts, row.permalink) if row else None
 
     async def alert_message(self, scan_id: str) -> dict[str, Any] | None:
         """The alert's text and blocks as posted."""
-        async with self._engine.connect() as conn:
+        async with self.read() as conn:
             row = (
                 await conn.execute(select(alerts.c.message).where(alerts.c.scan_id == scan_id))
             ).first()
@@ -425,31 +444,48 @@ class Store:
 
     async def earliest_alert(self, sha256: str, *, excluding: str) -> AlertRef | None:
         """The first alert ever posted for these bytes (re-posts link to it)."""
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(alerts)
-                    .where(
-                        alerts.c.sha256 == sha256,
-                        alerts.c.scan_id != excluding,
-                        alerts.c.ts.is_not(None),
-                    )
-                    .order_by(alerts.c.created_at)
-                    .limit(1)
-                )
-            ).first()
+        async with self.read() as conn:
+            params = {"b_sha256": sha256, "b_excluding": excluding}
+            row = (await conn.execute(_EARLIEST_ALERT, params)).first()
         return AlertRef(row.channel, row.ts, row.permalink) if row else None
 
     async def audit_log(self, scan_id: str | None = None) -> Sequence[dict[str, Any]]:
         query = select(audit).order_by(audit.c.id)
         if scan_id is not None:
             query = query.where(audit.c.scan_id == scan_id)
-        async with self._engine.connect() as conn:
+        async with self.read() as conn:
             return [dict(row._mapping) for row in await conn.execute(query)]
 
     @property
     def engine(self) -> AsyncEngine:
         return self._engine
+
+
+# The statements of every scan, built once: building one (coercing its parts, making its bound
+# parameters, computing its cache key) cost more CPU than SQLite's running it. Parameters
+# named b_* so that they cannot clash with the column names UPDATE reserves.
+_DETECTION = select(detections.c.result).where(
+    detections.c.sha256 == bindparam("b_sha256"), detections.c.detector == bindparam("b_detector")
+)
+_ALERT_CREATED = select(alerts.c.created_at).where(alerts.c.scan_id == bindparam("b_scan_id"))
+_ALERT_POSTED = (
+    update(alerts)
+    .where(alerts.c.scan_id == bindparam("b_scan_id"))
+    .values(channel=bindparam("channel"), ts=bindparam("ts"), permalink=bindparam("permalink"))
+)
+_ALERT_FOR = select(alerts).where(
+    alerts.c.scan_id == bindparam("b_scan_id"), alerts.c.ts.is_not(None)
+)
+_EARLIEST_ALERT = (
+    select(alerts)
+    .where(
+        alerts.c.sha256 == bindparam("b_sha256"),
+        alerts.c.scan_id != bindparam("b_excluding"),
+        alerts.c.ts.is_not(None),
+    )
+    .order_by(alerts.c.created_at)
+    .limit(1)
+)
 
 
 @dataclass

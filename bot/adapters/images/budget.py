@@ -114,15 +114,22 @@ async def prepare_within_budget(data: bytes) -> PreparedImage:
     large to process"); the decode itself is made smaller first where that fits.
     """
     budget = current()
-    cost = await asyncio.to_thread(decode_memory, data, budget.capacity)
-    if cost == 0:  # sent as it is, never decoded: no reason to queue behind large decodes
-        return await asyncio.to_thread(prepare_image, data, budget.capacity)
+    # One trip to a thread: most images are sent as they are, known from their headers alone.
+    cost = await asyncio.to_thread(_as_is_or_cost, data, budget.capacity)
+    if isinstance(cost, PreparedImage):  # never decoded: no reason to queue behind decodes
+        return cost
     await budget.acquire(cost)
     work = asyncio.ensure_future(asyncio.to_thread(prepare_image, data, budget.capacity))
     # Released when the thread is done, not when the caller stops waiting: a cancelled scan's
     # decode still holds its memory until it finishes.
     work.add_done_callback(lambda done: _settle(budget, cost, done))
     return await asyncio.shield(work)
+
+
+def _as_is_or_cost(data: bytes, capacity: int) -> PreparedImage | int:
+    """The image as it will be sent, if it needs no decoding; else what decoding it will take."""
+    cost = decode_memory(data, capacity)
+    return prepare_image(data, capacity) if cost == 0 else cost
 
 
 def _settle(budget: DecodeBudget, cost: int, done: asyncio.Future[PreparedImage]) -> None:

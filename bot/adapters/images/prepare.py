@@ -56,6 +56,12 @@ _BOMB = "image too large to process (decompression bomb guard)"
 _FILL = 0.85  # aim re-encodes at 85% of MAX_BYTES: output size only roughly follows pixel count
 _QUALITIES = (90, 85, 80, 75, 70, 65)  # one entry per encode attempt: bounded and deterministic
 _JPEG_SCALES = (0.5, 0.25, 0.125)  # what libjpeg decodes at natively
+# A JPEG re-encoded anyway (to turn it upright, or from CMYK) is decoded at the smallest libjpeg
+# scale that keeps at least this short side. Rekognition resizes every image internally to its
+# models' own ranges (AWS, "Image specifications"), so a 12 MP photo decoded in full, turned and
+# re-encoded (about 4 times the work) buys no better answer. 1080 keeps full-HD detail: a
+# 4000x3000 photo goes out at 2000x1500; a long thin one is not made any thinner.
+REENCODE_SHORT_SIDE = 1080
 _DECODE_ERRORS = (
     OSError,
     SyntaxError,
@@ -263,6 +269,8 @@ def _plan(
         scale = min(1.0, MAX_SIDE / max(size))
         if fmt == "JPEG" and len(data) > MAX_BYTES:  # same codec, so size follows pixel count
             scale = min(scale, math.sqrt(_FILL * MAX_BYTES / len(data)))
+        if fmt == "JPEG":
+            scale = min(scale, _enough_for_rekognition(size))
     while True:
         if fmt == "JPEG" and scale < 1:
             # Decoding at 1/2, 1/4 or 1/8 costs a fraction of a full decode plus a resample, and
@@ -280,6 +288,14 @@ def _plan(
         # A smaller output: smaller copies after the decode. Small steps, as what the decode
         # takes does not shrink with the output, and the largest output that fits is wanted.
         scale = max(min_scale, scale * 0.8)
+
+
+def _enough_for_rekognition(size: Size) -> float:
+    """The smallest libjpeg decode scale that keeps the short side at REENCODE_SHORT_SIDE."""
+    short_side = min(size)
+    return min(
+        (s for s in (1.0, *_JPEG_SCALES) if short_side * s >= REENCODE_SHORT_SIDE), default=1.0
+    )
 
 
 def _costed(
