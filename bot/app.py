@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -20,19 +21,24 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.adapters.database.bank import BankStore
 from bot.adapters.database.quota import quota_gate
 from bot.adapters.database.retention import Retention
 from bot.adapters.database.scans import Store
 from bot.adapters.database.workqueue import DatabaseWorkQueue
 from bot.adapters.fetch import Fetcher
+from bot.adapters.hma import HmaClient
 from bot.adapters.http_server import limited_app, serve
 from bot.adapters.images.budget import DecodeBudget, install
+from bot.adapters.images.pdq import image_hashes
 from bot.adapters.ratelimit import RateLimiter
 from bot.adapters.rekognition import RekognitionDetector, rekognition_client
 from bot.adapters.slack import SlackNotifier, web_client
 from bot.core.errors import ConfigError
 from bot.core.pacing import calls_in_flight, scan_workers
 from bot.core.policy import Policy
+from bot.orchestration.bank import HashBank
+from bot.orchestration.neardup import NearDuplicates, keep_pushing
 from bot.orchestration.pipeline import Pipeline, PipelineConfig
 from bot.orchestration.retention import keep_pruning
 from bot.orchestration.scan import one_detector
@@ -57,6 +63,7 @@ class Runtime:
     pipeline: Pipeline
     bolt: AsyncApp
     supervisor: Supervisor  # the background loops; /healthz reports any that stopped
+    near: NearDuplicates | None = None  # PDQ hashes, the hash bank and HMA
 
 
 @asynccontextmanager
@@ -104,6 +111,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         stack.push_async_callback(supervisor.close)  # tasks stop before the backend closes
         retention = Retention(store)
         supervisor.start("retention", lambda: keep_pruning(retention, settings.retention_days))
+        near = await near_duplicates(settings, store, supervisor, slack_session)
         # The A2I `flow` trigger: every scan call carries a human loop named from the scan.
         flow = reviews.a2i if reviews.a2i is not None and reviews.a2i.detects else None
         pipeline = Pipeline(
@@ -115,6 +123,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             policy=policy,
             reviews=reviews.backend,
             ledger=reviews.ledger,
+            near=near,
             config=PipelineConfig(
                 bot_token=token,
                 link_timeout=settings.link_timeout_seconds,
@@ -142,7 +151,34 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         register_all(bolt, Services(pipeline=pipeline, policy=policy, votes=reviews.votes))
         await pipeline.start()
         stack.push_async_callback(pipeline.stop, settings.shutdown_grace_seconds)
-        yield Runtime(store, client, pipeline, bolt, supervisor)
+        yield Runtime(store, client, pipeline, bolt, supervisor, near)
+
+
+async def near_duplicates(
+    settings: Settings,
+    store: Store,
+    supervisor: Supervisor,
+    session: aiohttp.ClientSession,
+) -> NearDuplicates:
+    """PDQ hashing, the hash bank (loaded now, then followed) and the optional HMA partner."""
+    bank_store = BankStore(store)
+    bank = HashBank(bank_store, distance=settings.match_distance)
+    started = time.monotonic()
+    await bank.refresh()
+    log.info("hash bank: %d hashes loaded in %.1f s", len(bank), time.monotonic() - started)
+    supervisor.start("hash bank refresh", lambda: bank.keep_fresh(settings.bank_refresh_seconds))
+    hma = None
+    if settings.hma is not None:
+        hma = HmaClient(session, settings.hma)
+        if hma.push_bank is not None:
+            partner = hma
+            supervisor.start(
+                "HMA push",
+                lambda: keep_pushing(bank_store, partner, settings.bank_refresh_seconds),
+            )
+    return NearDuplicates(
+        hasher=image_hashes, records=bank_store, alerts=store, bank=bank, partner=hma
+    )
 
 
 # Errors meaning the token itself is bad (not that Slack is briefly unreachable).

@@ -18,6 +18,7 @@ from bot.core.policy import Policy
 from bot.core.work import Lane, is_link
 from bot.orchestration.lanes import Lanes
 from bot.orchestration.ledger import ReviewLedger
+from bot.orchestration.neardup import NearDuplicates
 from bot.orchestration.review import ReviewBackend
 from bot.orchestration.scan import DetectorFor, ScanSteps
 from bot.orchestration.scheduler import Scheduler, SchedulerConfig
@@ -49,6 +50,7 @@ class Pipeline:
         reviews: ReviewBackend | None,
         config: PipelineConfig,
         ledger: ReviewLedger | None = None,
+        near: NearDuplicates | None = None,
     ) -> None:
         self._queue = queue
         self._policy = policy
@@ -66,6 +68,7 @@ class Pipeline:
             alerts=lanes,
             bot_token=config.bot_token,
             link_timeout=config.link_timeout,
+            near=near,
         )
         self.scheduler = Scheduler(
             queue=queue,

@@ -32,6 +32,10 @@ scans = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # The image's PDQ hash (64 hex digits) and quality, stored as soon as it is computed, so
+    # the verdict on this scan can enter the hash bank (see hash_bank below).
+    Column("pdq", String(64)),
+    Column("pdq_quality", Integer),
 )
 Index("scans_age", scans.c.updated_at)  # a finished scan's age counts from its end
 
@@ -153,4 +157,32 @@ rate_gates = Table(
     Column("rate", Float, nullable=False),  # after throttling (AIMD), at most the quota
     Column("last_slot", Float, nullable=False),
     Column("last_decrease", Float, nullable=False),
+)
+
+# The hash bank (PRODUCT §11): one row per human verdict on a hashed image, written in the
+# verdict's own transaction (bot/adapters/database/reviews.py), and rows imported from another
+# deployment. Rows are only ever added, or deleted when a verdict is withdrawn (an overturned
+# appeal): every replica follows both by id (hash_bank.id, bank_withdrawals.id). Not subject
+# to retention: the bank is the record.
+hash_bank = Table(
+    "hash_bank",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pdq", String(64), nullable=False),
+    Column("quality", Integer, nullable=False),
+    Column("violation", Boolean, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("first_seen", Float, nullable=False),
+    Column("scan_id", String(32), index=True),  # NULL for imported rows
+    Column("sha256", String(64), index=True),
+    # HMA push (MODBOT_HMA_PUSH_BANK): NULL = not yet; a time = claimed or done by a replica.
+    Column("pushed_at", Float),
+)
+
+bank_withdrawals = Table(
+    "bank_withdrawals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entry_id", Integer, nullable=False),
+    Column("at", Float, nullable=False),
 )
