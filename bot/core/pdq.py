@@ -29,16 +29,25 @@ def distance(a: str, b: str) -> int:
 
 @dataclass(frozen=True)
 class ImageHashes:
-    """The PDQ hash of one image as posted, the hashes of its 8 rotations and mirror images
-    (the first is the image itself), and its quality."""
+    """The PDQ hash of one image as posted (what is stored, exported and given to HMA), the
+    hashes of its 8 rotations and mirror images (the first is the image itself), and its
+    quality."""
 
     pdq: str
     quality: int
     dihedral: tuple[str, ...]
+    # The same 8 hashes of the picture inside uniform borders (a screenshot's frame, a
+    # letterbox), when it has any: PDQ alone sees a framed copy as another image.
+    trimmed: tuple[str, ...] = ()
 
     @property
     def matchable(self) -> bool:
         return self.quality >= MIN_QUALITY
+
+    @property
+    def queries(self) -> tuple[str, ...]:
+        """Every hash to look up: all orientations, framed and unframed."""
+        return self.dihedral + self.trimmed
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,9 @@ class HashBank:
                 if not rows:
                     break
                 usable = [row for row in rows if row.quality >= MIN_QUALITY]
-                if usable:
-                    ids, hexes = [r.id for r in usable], [r.pdq for r in usable]
+                if usable:  # a row with a framed picture is found by either hash
+                    ids = [r.id for r in usable] + [r.id for r in usable if r.inner]
+                    hexes = [r.pdq for r in usable] + [r.inner for r in usable if r.inner]
                     await asyncio.to_thread(self._index.add_hex, ids, hexes)
                 added += len(usable)
                 self._last_row = rows[-1].id
@@ -75,9 +76,7 @@ class HashBank:
         images; nothing for an image of low quality."""
         if not hashes.matchable or not len(self._index):
             return BankLookup()
-        found = await asyncio.to_thread(
-            self._index.within_hex, list(hashes.dihedral), self.distance
-        )
+        found = await asyncio.to_thread(self._index.within_hex, list(hashes.queries), self.distance)
         if not found:
             return BankLookup()
         rows = await self._store.entries(entry for entry, _ in found)

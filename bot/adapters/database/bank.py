@@ -30,13 +30,16 @@ class IndexRow:
     id: int
     pdq: str
     quality: int
+    inner: str | None
 
 
 async def bank_verdict(conn: AsyncConnection, scan_id: str, verdict: Verdict) -> None:
     """Put a verdict on a hashed image in the bank (inside the verdict's transaction)."""
     row = (
         await conn.execute(
-            select(scans.c.pdq, scans.c.pdq_quality, scans.c.sha256).where(scans.c.id == scan_id)
+            select(scans.c.pdq, scans.c.pdq_quality, scans.c.pdq_inner, scans.c.sha256).where(
+                scans.c.id == scan_id
+            )
         )
     ).first()
     if row is None or row.pdq is None:
@@ -45,6 +48,7 @@ async def bank_verdict(conn: AsyncConnection, scan_id: str, verdict: Verdict) ->
         insert(hash_bank).values(
             pdq=row.pdq,
             quality=row.pdq_quality or 0,
+            pdq_inner=row.pdq_inner,
             violation=verdict.violation,
             labels=list(verdict.labels),
             first_seen=time.time(),
@@ -65,19 +69,24 @@ class BankStore:
             await conn.execute(
                 update(scans)
                 .where(scans.c.id == scan_id)
-                .values(pdq=hashes.pdq, pdq_quality=hashes.quality)
+                .values(
+                    pdq=hashes.pdq,
+                    pdq_quality=hashes.quality,
+                    pdq_inner=hashes.trimmed[0] if hashes.trimmed else None,
+                )
             )
 
     async def rows_after(self, last_id: int, limit: int) -> Sequence[IndexRow]:
         """Rows with an id above `last_id`, oldest first (the index loads and follows these)."""
         query = (
-            select(hash_bank.c.id, hash_bank.c.pdq, hash_bank.c.quality)
+            select(hash_bank.c.id, hash_bank.c.pdq, hash_bank.c.quality, hash_bank.c.pdq_inner)
             .where(hash_bank.c.id > last_id)
             .order_by(hash_bank.c.id)
             .limit(limit)
         )
         async with self._engine.connect() as conn:
-            return [IndexRow(r.id, r.pdq, r.quality) for r in await conn.execute(query)]
+            rows = await conn.execute(query)
+            return [IndexRow(r.id, r.pdq, r.quality, r.pdq_inner) for r in rows]
 
     async def withdrawals_after(self, last_id: int) -> Sequence[tuple[int, int]]:
         """(withdrawal id, entry id) above `last_id`, oldest first."""

@@ -36,6 +36,7 @@ scans = Table(
     # the verdict on this scan can enter the hash bank (see hash_bank below).
     Column("pdq", String(64)),
     Column("pdq_quality", Integer),
+    Column("pdq_inner", String(64)),  # the hash inside uniform borders, if it has any
 )
 Index("scans_age", scans.c.updated_at)  # a finished scan's age counts from its end
 
@@ -170,6 +171,9 @@ hash_bank = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("pdq", String(64), nullable=False),
     Column("quality", Integer, nullable=False),
+    # The hash of the picture inside uniform borders (bot/adapters/images/pdq.py), matched as
+    # well; NULL when it has none, and for imported rows (the CSV carries `pdq` only).
+    Column("pdq_inner", String(64)),
     Column("violation", Boolean, nullable=False),
     Column("labels", JSON, nullable=False),
     Column("first_seen", Float, nullable=False),

@@ -33,13 +33,57 @@ def hex_of(bits: np.ndarray) -> str:
 
 
 def hash_pixels(image: Image.Image) -> ImageHashes:
-    """The PDQ hashes of a decoded image (any mode), shrunk to HASH_SIDE first."""
+    """The PDQ hashes of a decoded image (any mode), shrunk to HASH_SIDE first, and of the
+    picture inside its uniform borders if it has any."""
     image = image.convert("RGB")
     if max(image.size) > HASH_SIDE:
         image.thumbnail((HASH_SIDE, HASH_SIDE), Image.Resampling.BILINEAR)
-    vectors, quality = pdqhash.compute_dihedral(np.asarray(image))
-    dihedral = tuple(hex_of(vector) for vector in vectors)
-    return ImageHashes(pdq=dihedral[0], quality=int(quality), dihedral=dihedral)
+    pixels = np.asarray(image)
+    dihedral, quality = _dihedral(pixels)
+    trimmed: tuple[str, ...] = ()
+    inner = inside_borders(pixels)
+    if inner is not None:
+        trimmed, _ = _dihedral(inner)
+    return ImageHashes(pdq=dihedral[0], quality=quality, dihedral=dihedral, trimmed=trimmed)
+
+
+def _dihedral(pixels: np.ndarray) -> tuple[tuple[str, ...], int]:
+    vectors, quality = pdqhash.compute_dihedral(np.ascontiguousarray(pixels))
+    return tuple(hex_of(vector) for vector in vectors), int(quality)
+
+
+BORDER_SPREAD = 8.0  # a row or column whose grey levels vary less than this is border
+MIN_INNER = 0.3  # never trim to less than this share of a side: that is no longer a frame
+
+
+def inside_borders(pixels: np.ndarray) -> np.ndarray | None:
+    """The pixels inside uniform rows and columns at the edges (a screenshot's frame and title
+    bar, letterboxing), or None when there are none. Rows and columns are trimmed in turns,
+    since a frame's side columns are uniform only once its top and bottom rows are gone."""
+    grey = pixels.astype(np.float32).mean(axis=2)
+    top, bottom, left, right = 0, grey.shape[0], 0, grey.shape[1]
+    for _ in range(3):
+        before = (top, bottom, left, right)
+        rows = grey[top:bottom, left:right].std(axis=1) >= BORDER_SPREAD
+        top, bottom = _kept(rows, top)
+        columns = grey[top:bottom, left:right].std(axis=0) >= BORDER_SPREAD
+        left, right = _kept(columns, left)
+        if (top, bottom, left, right) == before:
+            break
+    height, width = grey.shape
+    if (top, bottom, left, right) == (0, height, 0, width):
+        return None
+    if bottom - top < MIN_INNER * height or right - left < MIN_INNER * width:
+        return None
+    return pixels[top:bottom, left:right]
+
+
+def _kept(detailed: np.ndarray, offset: int) -> tuple[int, int]:
+    """The span from the first to the last detailed line, as absolute positions."""
+    where = np.flatnonzero(detailed)
+    if not len(where):
+        return offset, offset + len(detailed)
+    return offset + int(where[0]), offset + int(where[-1]) + 1
 
 
 def hash_prepared(prepared: PreparedImage) -> ImageHashes:
