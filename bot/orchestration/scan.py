@@ -186,13 +186,16 @@ class ScanSteps:
                 return alert
             return replace(alert, permalink=await self._notifier.permalink(alert.channel, alert.ts))
 
-        verdict = history.verdict
+        verdict, similar = history.verdict, history.similar
         if verdict is not None:
             verdict = replace(verdict, alert=await link(verdict.alert))
+        if similar is not None:
+            similar = replace(similar, alert=await link(similar.alert))
         return History(
             earlier_alert=await link(history.earlier_alert),
             verdict=verdict,
             open_review=await link(history.open_review),
+            similar=similar,
         )
 
     async def _resolve(self, request: ScanRequest) -> ScanRequest:
