@@ -195,3 +195,26 @@ class HexHashIndex(HashIndex):
 
     def within_hex(self, hexes: list[str], radius: int) -> list[tuple[int, int]]:
         return self.within(codes_from_hex(hexes), radius)
+
+    def batch(self) -> HexBatch:
+        """Many rows added at once (a start-up load): one merge instead of one per batch."""
+        return HexBatch(self)
+
+
+class HexBatch:
+    """Rows gathered as compact arrays (32 bytes a hash, not a Python string each), then
+    added to the index in one go."""
+
+    def __init__(self, index: HashIndex) -> None:
+        self._index = index
+        self._ids: list[I64] = []
+        self._codes: list[U8] = []
+
+    def add_hex(self, ids: list[int], hexes: list[str]) -> None:
+        self._ids.append(np.array(ids, dtype=np.int64))
+        self._codes.append(codes_from_hex(hexes))
+
+    def commit(self) -> None:
+        if self._ids:
+            self._index.add(np.concatenate(self._ids), np.concatenate(self._codes))
+        self._ids, self._codes = [], []

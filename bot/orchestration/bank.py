@@ -36,7 +36,7 @@ class HashBank:
     def __init__(self, store: BankStore, *, distance: int, index: HexHashIndex | None = None):
         self._store = store
         self.distance = distance
-        self._index = index or HexHashIndex()
+        self._index = index if index is not None else HexHashIndex()  # an empty one is falsy
         self._last_row = 0
         self._last_withdrawal = 0
         self._refreshing = asyncio.Lock()
@@ -48,6 +48,7 @@ class HashBank:
         """Take in rows and withdrawals newer than the last seen; returns rows added."""
         async with self._refreshing:
             added = 0
+            batch = self._index.batch()
             while True:
                 rows = await self._store.rows_after(self._last_row, LOAD_BATCH)
                 if not rows:
@@ -56,9 +57,10 @@ class HashBank:
                 if usable:  # a row with a framed picture is found by either hash
                     ids = [r.id for r in usable] + [r.id for r in usable if r.inner]
                     hexes = [r.pdq for r in usable] + [r.inner for r in usable if r.inner]
-                    await asyncio.to_thread(self._index.add_hex, ids, hexes)
+                    batch.add_hex(ids, hexes)
                 added += len(usable)
                 self._last_row = rows[-1].id
+            await asyncio.to_thread(batch.commit)  # the merge may take seconds at 1e6
             withdrawals = await self._store.withdrawals_after(self._last_withdrawal)
             if withdrawals:
                 self._index.withdraw([entry for _, entry in withdrawals])
