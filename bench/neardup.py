@@ -223,9 +223,8 @@ def _table(results: dict[str, Any]) -> str:
             f"{next(c['index_mb'] for c in results['index'] if c['n'] == 1_000_000)} MB) |"
         )
     quality = results["quality"]
-    lines.append(
-        f"\nLoad average at the start: {results['load_average']} on {results['machine']['cpus']} CPUs."
-    )
+    cpus = results["machine"]["cpus"]
+    lines.append(f"\nLoad average at the start: {results['load_average']} on {cpus} CPUs.")
     lines += [
         "",
         f"Corpus: {quality['corpus']} synthetic scenes, {quality['low_quality']} below quality 50.",
