@@ -92,7 +92,8 @@ class HashIndex:
         self._withdrawn_arr: I64 = np.zeros(0, dtype=np.int64)
 
     def __len__(self) -> int:
-        return self._tables.size + len(self._tail_ids) - len(self._withdrawn)
+        """Hashes indexed, withdrawn ones included (they are only masked)."""
+        return self._tables.size + len(self._tail_ids)
 
     @property
     def nbytes(self) -> int:

@@ -42,6 +42,7 @@ class HashBank:
         self._refreshing = asyncio.Lock()
 
     def __len__(self) -> int:
+        """Hashes indexed (withdrawn ones included until the next start)."""
         return len(self._index)
 
     async def refresh(self) -> int:
