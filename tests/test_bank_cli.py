@@ -79,7 +79,7 @@ def test_export_then_import_into_a_fresh_database_round_trips(
         ("g" * 64 + ",100,violation,,2026-01-01T00:00:00Z", "is not 64 hex digits"),
         ("f" * 64 + ",100,maybe,,2026-01-01T00:00:00Z", "verdict 'maybe' is not violation"),
         ("f" * 64 + ",100,violation,,yesterday", "first_seen 'yesterday' is not a date and time"),
-        ("f" * 64 + ",100,violation,,2026-01-01T00:00:00", "is not a date and time"),  # no time zone
+        ("f" * 64 + ",100,violation,,2026-01-01T00:00:00", "not a date and time"),  # no zone
         ("f" * 64 + ",101,violation,,2026-01-01T00:00:00Z", "quality '101'"),
         ("f" * 64 + ",100,violation", "3 fields where 5 are expected"),
     ],

@@ -61,7 +61,7 @@ def test_both_of_hmas_lookup_shapes_are_read() -> None:
     ],
 )
 def test_garbage_is_refused(body: object) -> None:
-    with pytest.raises(ValueError, match="lookup answer|match in bank|number of bits"):
+    with pytest.raises(ValueError, match=r"lookup answer|match in bank|number of bits"):
         parse_lookup(body, ("BANK_A",))
 
 
