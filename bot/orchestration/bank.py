@@ -48,6 +48,8 @@ class HashBank:
     async def refresh(self) -> int:
         """Take in rows and withdrawals newer than the last seen; returns rows added."""
         async with self._refreshing:
+            if self._last_row == 0 and self._last_withdrawal == 0:
+                return await self._load()
             added = 0
             batch = self._index.batch()
             while True:
@@ -67,6 +69,17 @@ class HashBank:
                 self._index.withdraw([entry for _, entry in withdrawals])
                 self._last_withdrawal = withdrawals[-1][0]
             return added
+
+    async def _load(self) -> int:
+        """The first refresh: the whole bank in one pass (withdrawn rows are gone already)."""
+        batch = self._index.batch()
+        last, rows = await self._store.load_all(batch.add_hex, min_quality=MIN_QUALITY)
+        await asyncio.to_thread(batch.commit)
+        self._last_row = last
+        withdrawals = await self._store.withdrawals_after(0)
+        if withdrawals:
+            self._last_withdrawal = withdrawals[-1][0]
+        return rows
 
     async def keep_fresh(self, interval: float) -> None:
         """Poll for other replicas' verdicts, imports and withdrawals (a supervised task)."""
