@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.database.appeals import AppealStore
+from bot.adapters.database.bank import BankStore
 from bot.adapters.database.removals import RemovalStore
 from bot.adapters.database.retention import Retention
 from bot.adapters.database.reviews import ReviewStore
@@ -28,8 +30,10 @@ from bot.adapters.database.scans import Store
 from bot.adapters.database.workqueue import DatabaseWorkQueue
 from bot.adapters.detectors import build_detector
 from bot.adapters.fetch import Fetcher
+from bot.adapters.hma import HmaClient
 from bot.adapters.http_server import limited_app, serve, start
 from bot.adapters.images.budget import DecodeBudget, install
+from bot.adapters.images.pdq import image_hashes
 from bot.adapters.metrics import PrometheusMetrics, metrics_handler
 from bot.adapters.rekognition import RekognitionDetector
 from bot.adapters.slack import SlackNotifier, web_client
@@ -41,7 +45,9 @@ from bot.core.pacing import scan_workers
 from bot.core.policy import Policy
 from bot.orchestration.alert_view import AlertView
 from bot.orchestration.appeal import Appeals, RepostMemory
+from bot.orchestration.bank import HashBank
 from bot.orchestration.home import HomeTab
+from bot.orchestration.neardup import NearDuplicates, keep_pushing
 from bot.orchestration.pipeline import Pipeline, PipelineConfig
 from bot.orchestration.removal import Removals
 from bot.orchestration.retention import keep_pruning
@@ -69,6 +75,7 @@ class Runtime:
     bolt: AsyncApp
     supervisor: Supervisor  # the background loops; /healthz reports any that stopped
     metrics: PrometheusMetrics  # GET /metrics
+    near: NearDuplicates | None = None  # PDQ hashes, the hash bank and HMA
 
 
 @asynccontextmanager
@@ -105,6 +112,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         )
         stack.callback(detector.close)
         supervisor = Supervisor(settings.retry)
+        near = await near_duplicates(settings, store, supervisor, slack_session, metrics)
         acting = await _acting(
             settings,
             policy=policy,
@@ -113,6 +121,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             client=client,
             session=slack_session,
             metrics=metrics,
+            bank=near.bank,
         )
         reviews = await stack.enter_async_context(
             build_review_backend(
@@ -146,6 +155,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             ledger=reviews.ledger,
             metrics=metrics,
             removals=acting.removals if acting else None,
+            near=near,
             config=PipelineConfig(
                 bot_token=token,
                 link_timeout=settings.link_timeout_seconds,
@@ -186,7 +196,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         )
         await pipeline.start()
         stack.push_async_callback(pipeline.stop, settings.shutdown_grace_seconds)
-        yield Runtime(store, client, pipeline, bolt, supervisor, metrics)
+        yield Runtime(store, client, pipeline, bolt, supervisor, metrics, near)
 
 
 def _voters(settings: Settings, client: AsyncWebClient) -> Callable[[str], Awaitable[bool | None]]:
@@ -224,6 +234,7 @@ async def _acting(
     client: AsyncWebClient,
     session: aiohttp.ClientSession,
     metrics: Metrics,
+    bank: HashBank | None,
 ) -> Acting | None:
     """The admin token's own client (Slack's API origin only: it never reaches the fetcher),
     checked at start, and what acts with it."""
@@ -265,11 +276,39 @@ async def _acting(
         dms=dms,
         reviewers=reviewers,
         quorum=settings.review_quorum,
-        memory=RepostMemory(review_store),
+        memory=RepostMemory(review_store, bank),
         view=view,
         retry=settings.retry,
     )
     return Acting(removals, appeals, view)
+
+
+async def near_duplicates(
+    settings: Settings,
+    store: Store,
+    supervisor: Supervisor,
+    session: aiohttp.ClientSession,
+    metrics: Metrics,
+) -> NearDuplicates:
+    """PDQ hashing, the hash bank (loaded now, then followed) and the optional HMA partner."""
+    bank_store = BankStore(store)
+    bank = HashBank(bank_store, distance=settings.match_distance)
+    started = time.monotonic()
+    await bank.refresh()
+    log.info("hash bank: %d hashes loaded in %.1f s", len(bank), time.monotonic() - started)
+    supervisor.start("hash bank refresh", lambda: bank.keep_fresh(settings.bank_refresh_seconds))
+    hma = None
+    if settings.hma is not None:
+        hma = HmaClient(session, settings.hma, metrics=metrics)
+        if hma.push_bank is not None:
+            partner = hma
+            supervisor.start(
+                "HMA push",
+                lambda: keep_pushing(bank_store, partner, settings.bank_refresh_seconds),
+            )
+    return NearDuplicates(
+        hasher=image_hashes, records=bank_store, alerts=store, bank=bank, partner=hma
+    )
 
 
 # Errors meaning the token itself is bad (not that Slack is briefly unreachable).

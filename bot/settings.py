@@ -13,8 +13,10 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.adapters.database.engine import async_url, masked
+from bot.adapters.hma import HmaConfig
 from bot.adapters.http_limits import HttpLimits
 from bot.core.errors import ConfigError
+from bot.core.pdq import DEFAULT_MATCH_DISTANCE
 from bot.core.retry import RetryPolicy
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -105,12 +107,23 @@ class Settings(BaseSettings):
     http_max_body_bytes: int = Field(1_048_576, ge=1024, alias="MODBOT_HTTP_MAX_BODY_BYTES")
     http_max_connections: int = Field(256, ge=1, alias="MODBOT_HTTP_MAX_CONNECTIONS")
 
+    match_distance: int = Field(DEFAULT_MATCH_DISTANCE, ge=0, le=63, alias="MODBOT_MATCH_DISTANCE")
+    bank_refresh_seconds: float = Field(2, gt=0, le=3600, alias="MODBOT_BANK_REFRESH_SECONDS")
+    hma_url: str | None = Field(None, alias="MODBOT_HMA_URL")
+    hma_banks: Annotated[tuple[str, ...], NoDecode] = Field((), alias="MODBOT_HMA_BANKS")
+    hma_push_bank: str | None = Field(None, alias="MODBOT_HMA_PUSH_BANK")
+    hma_token: SecretStr | None = Field(None, alias="MODBOT_HMA_TOKEN")
+    hma_auth_header: str = Field("Authorization", min_length=1, alias="MODBOT_HMA_AUTH_HEADER")
+    hma_timeout_seconds: float = Field(2, gt=0, le=60, alias="MODBOT_HMA_TIMEOUT_SECONDS")
+
     database_url: str = Field("sqlite:///modbot.db", alias="DATABASE_URL")
     retention_days: int = Field(90, ge=1, le=36_500, alias="MODBOT_RETENTION_DAYS")
     port: int = Field(3000, ge=1, le=65535, alias="PORT")
     log_format: LogFormat = Field(LogFormat.TEXT, alias="MODBOT_LOG_FORMAT")
 
-    @field_validator("watch_channels", "reviewers", "allow_private_networks", mode="before")
+    @field_validator(
+        "watch_channels", "reviewers", "allow_private_networks", "hma_banks", mode="before"
+    )
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -153,6 +166,23 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         return _check_database_url(value)
 
+    @field_validator("hma_url")
+    @classmethod
+    def _hma_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as https://hma.internal:5000")
+        return value
+
+    @model_validator(mode="after")
+    def _hma_needs_url(self) -> Settings:
+        if (self.hma_banks or self.hma_push_bank) and not self.hma_url:
+            wanted = "MODBOT_HMA_BANKS" if self.hma_banks else "MODBOT_HMA_PUSH_BANK"
+            raise ValueError(f"{wanted} needs MODBOT_HMA_URL")
+        return self
+
     @model_validator(mode="after")
     def _a2i_needs(self) -> Settings:
         if self.review_backend is ReviewBackendName.A2I and (
@@ -182,6 +212,20 @@ class Settings(BaseSettings):
         base = min(1.0, self.retry_max_delay_seconds)
         return RetryPolicy(
             limit=self.retry_limit_seconds, base=base, cap=self.retry_max_delay_seconds
+        )
+
+    @property
+    def hma(self) -> HmaConfig | None:
+        """The HMA partner (PRODUCT §11), when MODBOT_HMA_URL is set."""
+        if not self.hma_url:
+            return None
+        return HmaConfig(
+            url=self.hma_url,
+            banks=self.hma_banks,
+            push_bank=self.hma_push_bank or None,
+            auth_header=self.hma_auth_header,
+            token=self.hma_token.get_secret_value() if self.hma_token else None,
+            timeout=self.hma_timeout_seconds,
         )
 
     @property

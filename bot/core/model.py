@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.core.pdq import PartnerMatch
+
 
 class Decision(StrEnum):
     """What the policy says about an image."""
@@ -136,6 +138,8 @@ class PriorVerdict:
     violation: bool
     labels: tuple[str, ...] = ()
     alert: AlertRef | None = None
+    # Set for a near-duplicate (PDQ bits that differ, PRODUCT §11); None for the same bytes.
+    distance: int | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,8 @@ class History:
     earlier_alert: AlertRef | None = None
     verdict: PriorVerdict | None = None
     open_review: AlertRef | None = None  # alert of a review still waiting for a verdict
+    # A near-duplicate humans found fine: mentioned in an alert, never decides (PRODUCT §11).
+    similar: PriorVerdict | None = None
 
 
 @dataclass(frozen=True)
@@ -158,3 +164,5 @@ class ScanReport:
     sha256: str
     reused: bool = False  # the detection came from an earlier scan of the same bytes
     history: History = field(default_factory=History)
+    # A match in a partner's hash bank (HMA) that flagged the image without detection.
+    partner: PartnerMatch | None = None

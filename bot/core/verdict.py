@@ -108,3 +108,12 @@ def apply_history(outcome: Outcome, history: History) -> Outcome:
     if not prior.violation:
         return Outcome(Decision.ALLOW, (), outcome.mode)
     return Outcome(Decision.FLAG, outcome.causes, outcome.mode, confirm=False)
+
+
+def flagged_by_partner(outcome: Outcome, confirm: bool) -> Outcome:
+    """A match in a partner's hash bank (HMA) flags the image without detection (PRODUCT §11);
+    with `confirm` set for the channel a human confirms it, as for any flag. Shadow and off
+    channels keep their mode."""
+    if outcome.mode is not ChannelMode.ENFORCE:
+        return outcome
+    return Outcome(Decision.FLAG, (), outcome.mode, confirm=confirm)

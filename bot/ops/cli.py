@@ -1,5 +1,5 @@
-"""The operator subcommands, `modbot a2i setup`, `modbot audit export`, `modbot doctor` and
-`modbot scan`: arguments and output.
+"""The operator subcommands, `modbot a2i setup`, `modbot audit export`, `modbot doctor`,
+`modbot scan` and `modbot bank export|import`: arguments and output.
 
 Kept out of `bot.__main__`, which only registers them, so each command's wiring lives beside the
 other operator code rather than in the one file every command touches.
@@ -8,15 +8,19 @@ other operator code rather than in the one file every command touches.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
+from pathlib import Path
 
+from bot.core import bank_csv
 from bot.core.policy import a2i_activation_conditions, load_policy
 from bot.ops import a2i_setup, a2i_setup_aws, audit_export, doctor, scan_cli
+from bot.ops import bank as bank_ops
 from bot.ops import settings as ops_settings
 from bot.settings import A2ITrigger
 
-COMMANDS = frozenset({"a2i", "audit", "doctor", "scan"})
+COMMANDS = frozenset({"a2i", "audit", "bank", "doctor", "scan"})
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,6 +58,17 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "changes nothing",
     )
 
+    bank = commands.add_parser("bank", help="the hash bank of human verdicts (PDQ hashes)")
+    bank_commands = bank.add_subparsers(dest="bank_command", required=True)
+    bank_export = bank_commands.add_parser(
+        "export", help="write the bank as CSV (pdq,quality,verdict,labels,first_seen)"
+    )
+    bank_export.add_argument("file", nargs="?", default=None, help="default: standard output")
+    bank_import = bank_commands.add_parser(
+        "import", help="add a bank CSV's rows; a file with any bad row is refused whole"
+    )
+    bank_import.add_argument("file")
+
 
 def run(args: argparse.Namespace) -> int:
     """Exit code of the chosen command; ConfigError (exit 2) is left to the caller."""
@@ -61,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         return doctor.run(lambda line: print(line, flush=True))
     if args.command == "scan":
         return scan_cli.run(args)
+    if args.command == "bank":
+        return _bank(args)
     return _a2i_setup(args) if args.command == "a2i" else _audit_export(args)
 
 
@@ -123,4 +140,30 @@ def _audit_export(args: argparse.Namespace) -> int:
         return 1
     except BrokenPipeError:  # `modbot audit export | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _bank(args: argparse.Namespace) -> int:
+    settings = ops_settings.load(ops_settings.DatabaseSettings)
+    try:
+        if args.bank_command == "export":
+            if args.file is None:
+                asyncio.run(bank_ops.export_bank(settings.database_url, sys.stdout))
+                sys.stdout.flush()
+                return 0
+            with open(args.file, "w", newline="", encoding="utf-8") as out:
+                count = asyncio.run(bank_ops.export_bank(settings.database_url, out))
+            print(f"wrote {count} rows to {args.file}", file=sys.stderr)
+            return 0
+        read, added = asyncio.run(bank_ops.import_bank(settings.database_url, Path(args.file)))
+    except bank_csv.BadBankFile as exc:
+        print(f"modbot: {args.file}: {exc}; nothing was imported", file=sys.stderr)
+        return 1
+    except bank_ops.BankCommandFailed as exc:
+        print(f"modbot: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    print(f"imported {added} of {read} rows ({read - added} already in the bank)")
     return 0

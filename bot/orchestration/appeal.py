@@ -22,27 +22,32 @@ from bot.adapters.slack import Notifier, SlackUnavailable
 from bot.core.messages import appeal as texts
 from bot.core.messages import removal as removal_texts
 from bot.core.retry import RetryPolicy
+from bot.orchestration.bank import HashBank
 from bot.orchestration.removal import AlertRender, Allowed, DirectMessages
 
 log = logging.getLogger(__name__)
 
 
 class ViolationMemory(Protocol):
-    """What remembers confirmed violations so that re-posts are acted on: today the review
-    ledger's exact-bytes memory (`RepostMemory`), later the hash bank (near-duplicates)."""
+    """What remembers confirmed violations so that re-posts are acted on: the review ledger's
+    exact-bytes memory and the hash bank's near-duplicates (`RepostMemory` forgets in both)."""
 
     async def forget(self, sha256: str) -> None: ...
 
 
 class RepostMemory:
-    """`ViolationMemory` over the exact-bytes re-post memory: confirmed violations of these
-    bytes are marked overturned, so a re-post is judged afresh."""
+    """`ViolationMemory` over both memories: confirmed violations of these bytes are marked
+    overturned in the review ledger, and leave the hash bank, so neither a re-post nor a
+    near-duplicate is treated as a confirmed violation any more."""
 
-    def __init__(self, reviews: ReviewStore) -> None:
+    def __init__(self, reviews: ReviewStore, bank: HashBank | None = None) -> None:
         self._reviews = reviews
+        self._bank = bank
 
     async def forget(self, sha256: str) -> None:
         await self._reviews.forget_violation(sha256)
+        if self._bank is not None:
+            await self._bank.forget(sha256)
 
 
 class AppealStart(StrEnum):

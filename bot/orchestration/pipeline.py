@@ -19,6 +19,7 @@ from bot.core.policy import Policy
 from bot.core.work import Lane, is_link
 from bot.orchestration.lanes import Lanes
 from bot.orchestration.ledger import ReviewLedger
+from bot.orchestration.neardup import NearDuplicates
 from bot.orchestration.review import ReviewBackend
 from bot.orchestration.scan import DetectorFor, ScanRemovals, ScanSteps
 from bot.orchestration.scheduler import Scheduler, SchedulerConfig
@@ -52,6 +53,7 @@ class Pipeline:
         ledger: ReviewLedger | None = None,
         metrics: Metrics = NO_METRICS,
         removals: ScanRemovals | None = None,
+        near: NearDuplicates | None = None,
     ) -> None:
         self._queue = queue
         self._policy = policy
@@ -71,6 +73,7 @@ class Pipeline:
             link_timeout=config.link_timeout,
             metrics=metrics,
             removals=removals,
+            near=near,
         )
         self.scheduler = Scheduler(
             queue=queue,

@@ -30,12 +30,15 @@ from bot.core.model import (
     Trigger,
 )
 from bot.core.payloads import IMAGE_EXTENSIONS, claims_image, extension
-from bot.core.policy import Policy, decide
-from bot.core.verdict import apply_history
+from bot.core.policy import Policy, decide, thresholds_for
+from bot.core.verdict import apply_history, flagged_by_partner
 from bot.core.work import WorkItem
+from bot.orchestration.neardup import NearDuplicates, Recognised
 from bot.orchestration.review import ReviewBackend
 
 INLINE_HASH_BYTES = 512 * 1024  # about 0.3 ms of SHA-256: hashed on the loop's thread
+# The detection of an image flagged by a hash match alone: the detector never saw it.
+NOT_DETECTED = Detection(labels=(), model_version="")
 
 
 class NotAnImage(Exception):
@@ -135,6 +138,7 @@ class ScanSteps:
         link_timeout: float,
         metrics: Metrics = NO_METRICS,
         removals: ScanRemovals | None = None,
+        near: NearDuplicates | None = None,
     ) -> None:
         self._removals = removals  # set when SLACK_ADMIN_TOKEN is: alerts get a Remove button
         self._records = records
@@ -149,6 +153,7 @@ class ScanSteps:
         self._alerts = alerts
         self._bot_token = bot_token
         self._link_timeout = link_timeout
+        self._near = near
         self._inflight: dict[tuple[str, str], asyncio.Future[Detection]] = {}
 
     async def run(self, item: WorkItem) -> Outcome:
@@ -158,12 +163,35 @@ class ScanSteps:
         # Hashing a typical upload takes far less than a trip to a thread and back.
         small = len(data) <= INLINE_HASH_BYTES
         sha256 = _sha256(data) if small else await asyncio.to_thread(_sha256, data)
-        detection, reused = await self._detection(item.scan_id, sha256, data)
-        history = await self._linked(await self._ledger.history(sha256, item.scan_id))
-        outcome = apply_history(decide(self._policy, detection, request.origin.channel), history)
-        report = ScanReport(item.scan_id, request, detection, outcome, sha256, reused, history)
+        seen = Recognised()
+        if self._near is not None:
+            seen = await self._near.recognise(item.scan_id, data)
+        if seen.skips_detection:  # a near-duplicate of a violation, or a partner's match
+            detection, reused = await self._earlier_detection(item.scan_id, seen), False
+        else:
+            detection, reused = await self._detection(item.scan_id, sha256, data)
+        history = await self._ledger.history(sha256, item.scan_id)
+        history = await self._linked(seen.applied_to(history))
+        channel = request.origin.channel
+        outcome = decide(self._policy, detection, channel)
+        if seen.partner is not None:
+            outcome = flagged_by_partner(outcome, thresholds_for(self._policy, channel).confirm)
+        outcome = apply_history(outcome, history)
+        report = ScanReport(
+            item.scan_id, request, detection, outcome, sha256, reused, history, seen.partner
+        )
         await self._act(report, data, item.accepted_at)
         return Outcome(sha256, outcome.decision, outcome.mode.value)
+
+    async def _earlier_detection(self, scan_id: str, seen: Recognised) -> Detection:
+        """What the detector said of the earlier image, shown in the alert; nothing if it was
+        never detected here (an imported or partner hash) or retention deleted it."""
+        if seen.near_violation_sha256 is not None:
+            name = self._detector_for(scan_id).name
+            stored = await self._records.detection(seen.near_violation_sha256, name)
+            if stored is not None:
+                return stored
+        return NOT_DETECTED
 
     async def _linked(self, history: History) -> History:
         """Permalinks for the earlier alerts a re-post's alert will link to."""
@@ -173,13 +201,16 @@ class ScanSteps:
                 return alert
             return replace(alert, permalink=await self._notifier.permalink(alert.channel, alert.ts))
 
-        verdict = history.verdict
+        verdict, similar = history.verdict, history.similar
         if verdict is not None:
             verdict = replace(verdict, alert=await link(verdict.alert))
+        if similar is not None:
+            similar = replace(similar, alert=await link(similar.alert))
         return History(
             earlier_alert=await link(history.earlier_alert),
             verdict=verdict,
             open_review=await link(history.open_review),
+            similar=similar,
         )
 
     async def _resolve(self, request: ScanRequest) -> ScanRequest:

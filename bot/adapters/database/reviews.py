@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.adapters.database.bank import bank_verdict
 from bot.adapters.database.engine import insert_ignoring_duplicates, upsert, write_audit
 from bot.adapters.database.scans import Store, without_nul
 from bot.adapters.database.schema import alerts, review_replies, reviews, votes
@@ -179,6 +180,7 @@ class ReviewStore:
             )
         )
         if changed.rowcount:
+            await bank_verdict(conn, scan_id, verdict)  # the hash bank follows the verdicts
             await write_audit(
                 conn,
                 scan_id,

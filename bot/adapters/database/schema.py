@@ -32,6 +32,11 @@ scans = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # The image's PDQ hash (64 hex digits) and quality, stored as soon as it is computed, so
+    # the verdict on this scan can enter the hash bank (see hash_bank below).
+    Column("pdq", String(64)),
+    Column("pdq_quality", Integer),
+    Column("pdq_inner", String(64)),  # the hash inside uniform borders, if it has any
 )
 Index("scans_age", scans.c.updated_at)  # a finished scan's age counts from its end
 
@@ -211,5 +216,36 @@ appeal_votes = Table(
     Column("scan_id", String(32), primary_key=True),
     Column("user", String(32), primary_key=True),
     Column("upheld", Boolean, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+# The hash bank (PRODUCT §11): one row per human verdict on a hashed image, written in the
+# verdict's own transaction (bot/adapters/database/reviews.py), and rows imported from another
+# deployment. Rows are only ever added, or deleted when a verdict is withdrawn (an overturned
+# appeal): every replica follows both by id (hash_bank.id, bank_withdrawals.id). Not subject
+# to retention: the bank is the record.
+hash_bank = Table(
+    "hash_bank",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pdq", String(64), nullable=False),
+    Column("quality", Integer, nullable=False),
+    # The hash of the picture inside uniform borders (bot/adapters/images/pdq.py), matched as
+    # well; NULL when it has none, and for imported rows (the CSV carries `pdq` only).
+    Column("pdq_inner", String(64)),
+    Column("violation", Boolean, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("first_seen", Float, nullable=False),
+    Column("scan_id", String(32), index=True),  # NULL for imported rows
+    Column("sha256", String(64), index=True),
+    # HMA push (MODBOT_HMA_PUSH_BANK): NULL = not yet; a time = claimed or done by a replica.
+    Column("pushed_at", Float),
+)
+
+bank_withdrawals = Table(
+    "bank_withdrawals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entry_id", Integer, nullable=False),
     Column("at", Float, nullable=False),
 )

@@ -79,6 +79,12 @@ def _breakdown(labels: Sequence[Label]) -> list[dict[str, Any]]:
     return sections("*Confidence breakdown*", lines)
 
 
+def _report_breakdown(report: ScanReport) -> list[dict[str, Any]]:
+    if _matched_only(report):
+        return [section("*Confidence breakdown*\nNot sent for detection: the hash matched.")]
+    return _breakdown(report.detection.labels)
+
+
 def _causes(causes: Iterable[Label]) -> str:
     causes = list(causes)
     listed = ", ".join(f"{escape(c.name)} ({percent(c.confidence)})" for c in causes[:10])
@@ -89,14 +95,23 @@ def _causes(causes: Iterable[Label]) -> str:
 def _history(report: ScanReport) -> list[str]:
     history = report.history
     notes = []
+    if report.partner is not None:
+        notes.append(_partner_note(report))
     if history.verdict is not None and history.verdict.violation:
         earlier = alert_link(history.verdict.alert, "earlier alert")
         where = f" ({earlier})" if earlier else ""
         labels = ", ".join(escape(name) for name in history.verdict.labels[:10])
         what = f": {labels}" if labels else ""
-        notes.append(
-            f":no_entry: *Confirmed violation earlier*{where}{what}. No new review is started."
-        )
+        if history.verdict.distance is not None:
+            where = f" ({_distance(history.verdict.distance)}{', ' + earlier if earlier else ''})"
+            notes.append(
+                f":no_entry: *Near-duplicate of a confirmed violation*{where}{what}. "
+                "Not sent for detection; no new review is started."
+            )
+        else:
+            notes.append(
+                f":no_entry: *Confirmed violation earlier*{where}{what}. No new review is started."
+            )
     elif history.verdict is not None:
         earlier = alert_link(history.verdict.alert, "earlier alert")
         where = f" ({earlier})" if earlier else ""
@@ -106,6 +121,14 @@ def _history(report: ScanReport) -> list[str]:
             f":hourglass_flowing_sand: A review of this image is already open: "
             f"{alert_link(history.open_review, 'open review')}. No second review starts."
         )
+    if history.similar is not None:
+        earlier = alert_link(history.similar.alert, "earlier alert")
+        where = f", {earlier}" if earlier else ""
+        notes.append(
+            f":information_source: Near-duplicate of an image confirmed *no violation* earlier "
+            f"({_distance(history.similar.distance or 0)}{where}). It does not change the "
+            "decision."
+        )
     if report.reused:
         earlier = alert_link(history.earlier_alert, "earlier alert")
         where = f" See the {earlier}." if earlier else ""
@@ -114,6 +137,24 @@ def _history(report: ScanReport) -> list[str]:
             f"{where}"
         )
     return notes
+
+
+def _distance(bits: int) -> str:
+    return f"distance {bits} of 256 bits"
+
+
+def _partner_note(report: ScanReport) -> str:
+    partner = report.partner
+    assert partner is not None
+    how_far = f" ({_distance(partner.distance)})" if partner.distance is not None else ""
+    return f":link: *Match in HMA bank {code(partner.bank)}*{how_far}. Flagged without detection."
+
+
+def _matched_only(report: ScanReport) -> bool:
+    """Flagged from a hash match alone: the detector never saw this image."""
+    verdict = report.history.verdict
+    near = verdict is not None and verdict.distance is not None
+    return not report.detection.labels and (near or report.partner is not None)
 
 
 def _footer(report: ScanReport) -> str:
@@ -133,6 +174,11 @@ def _summary(report: ScanReport) -> str:
     _, title = TITLES[report.outcome.decision]
     top = taxonomy.top_label(report.detection.labels)
     what = f"{top.name} {percent(top.confidence)}" if top else "no moderation labels"
+    verdict = report.history.verdict
+    if top is None and report.partner is not None:
+        what = f"match in HMA bank {report.partner.bank}"
+    elif top is None and verdict is not None and verdict.distance is not None:
+        what = f"near-duplicate of a confirmed violation ({_distance(verdict.distance)})"
     channel = report.request.origin.channel
     where = f" in {channel_ref(channel)}" if channel else ""
     return f"{title}: {what}{where}"
@@ -158,7 +204,7 @@ def alert(
                 {"type": "mrkdwn", "text": field} for field in _source_fields(report, source_link)
             ],
         },
-        *_breakdown(report.detection.labels),
+        *_report_breakdown(report),
     ]
     if report.outcome.causes:
         blocks.append(section(_causes(report.outcome.causes)))
@@ -208,7 +254,7 @@ def scan_result(report: ScanReport) -> SlackMessage:
     blocks: list[dict[str, Any]] = [
         header(f"{emoji} {title}"),
         section(f"*Image:* {_image(report)}"[:MAX_SECTION_CHARS]),
-        *_breakdown(report.detection.labels),
+        *_report_breakdown(report),
     ]
     if report.outcome.causes:
         blocks.append(section(_causes(report.outcome.causes)))
