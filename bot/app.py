@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.adapters.database.leases import DatabaseLeases
 from bot.adapters.database.quota import quota_gate
+from bot.adapters.database.replicas import ReplicaRegistry
 from bot.adapters.database.retention import Retention
 from bot.adapters.database.scans import Store
 from bot.adapters.database.workqueue import DatabaseWorkQueue
@@ -33,6 +36,8 @@ from bot.adapters.slack import SlackNotifier, web_client
 from bot.core.errors import ConfigError
 from bot.core.pacing import calls_in_flight, scan_workers
 from bot.core.policy import Policy
+from bot.core.policy.fingerprint import policy_fingerprint
+from bot.orchestration.claims import Claims, Unshared
 from bot.orchestration.pipeline import Pipeline, PipelineConfig
 from bot.orchestration.retention import keep_pruning
 from bot.orchestration.scan import one_detector
@@ -67,6 +72,11 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         store = Store.from_url(settings.sqlalchemy_url)
         stack.push_async_callback(store.close)
         await store.upgrade()
+        # One replica among any number on a shared database (PostgreSQL); SQLite: the only one.
+        shared = store.engine.dialect.name != "sqlite"
+        holder = uuid.uuid4().hex[:16]
+        leases = DatabaseLeases(store, holder=holder, seconds=settings.lease_seconds)
+        claims: Claims = leases if shared else Unshared()
         token = settings.slack_bot_token.get_secret_value()
         slack_session = await stack.enter_async_context(aiohttp.ClientSession(trust_env=False))
         client = web_client(token, settings.slack_api_url, slack_session)
@@ -91,6 +101,18 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         )
         stack.callback(detector.close)
         supervisor = Supervisor(settings.retry)
+        if shared:
+            registry = ReplicaRegistry(
+                store,
+                holder=holder,
+                policy=policy_fingerprint(policy),
+                lease_seconds=settings.lease_seconds,
+            )
+            await registry.beat()  # warns at once if live replicas run another policy
+            stack.push_async_callback(registry.leave)
+            supervisor.start("heartbeat", lambda: leases.keep_renewed(also=registry.beat))
+        else:
+            supervisor.start("heartbeat", leases.keep_renewed)
         reviews = await stack.enter_async_context(
             build_review_backend(
                 settings,
@@ -99,6 +121,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
                 client=client,
                 detector=detector,
                 supervisor=supervisor,
+                claims=claims,
             )
         )
         stack.push_async_callback(supervisor.close)  # tasks stop before the backend closes
@@ -107,7 +130,10 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         # The A2I `flow` trigger: every scan call carries a human loop named from the scan.
         flow = reviews.a2i if reviews.a2i is not None and reviews.a2i.detects else None
         pipeline = Pipeline(
-            queue=DatabaseWorkQueue(store),
+            queue=DatabaseWorkQueue(
+                store, holder=holder, lease_seconds=settings.lease_seconds, exclusive=not shared
+            ),
+            claims=claims,
             store=store,
             fetcher=fetcher,
             detector_for=flow.detector_for if flow is not None else one_detector(detector),
@@ -123,6 +149,10 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
                     workers=scan_workers(settings.rekognition_tps),
                     retry=retry,
                     note_interval=settings.note_interval_seconds,
+                    # Replicas: a dead one's scans are looked for well within a lease.
+                    sweep_interval=(
+                        min(retry.cap, max(0.5, settings.lease_seconds / 3)) if shared else None
+                    ),
                 ),
             ),
         )

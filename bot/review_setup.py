@@ -17,6 +17,7 @@ from bot.adapters.rekognition import RekognitionCall
 from bot.adapters.slack import Notifier
 from bot.adapters.slack_directory import SlackDirectory
 from bot.orchestration.a2i_review import A2IConfig, A2IReviews
+from bot.orchestration.claims import Claims
 from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.review import ReviewBackend
 from bot.orchestration.slack_review import Reviewers, SlackVotes
@@ -44,6 +45,7 @@ async def build_review_backend(
     detector: RekognitionCall,
     supervisor: Supervisor,
     reminder_tick: float = 60.0,
+    claims: Claims | None = None,
 ) -> AsyncIterator[ReviewSetup]:
     """Build the configured backend and run its background work under `supervisor`.
 
@@ -54,7 +56,7 @@ async def build_review_backend(
         return
     reviews = ReviewStore(store)
     ledger = ReviewLedger(store, reviews)
-    reporter = VerdictReporter(store, reviews, notifier, retry=settings.retry)
+    reporter = VerdictReporter(store, reviews, notifier, retry=settings.retry, claims=claims)
     supervisor.start("verdict-reporter", reporter.run)
     setup: ReviewSetup
     if settings.review_backend is ReviewBackendName.SLACK:
@@ -66,6 +68,7 @@ async def build_review_backend(
             reviewers=Reviewers(SlackDirectory(client), settings.reviewers),
             quorum=settings.review_quorum,
             remind_after=settings.review_remind_minutes * 60,
+            claims=claims,
         )
         tick = min(reminder_tick, settings.review_remind_minutes * 60)
         supervisor.start("review-reminders", lambda: votes.run_reminders(tick))
@@ -79,6 +82,7 @@ async def build_review_backend(
             notifier=notifier,
             reporter=reporter,
             detector=detector,
+            claims=claims,
         )
         supervisor.start("a2i-poller", a2i.run_poller)
         if settings.a2i_events_queue_url:
@@ -117,6 +121,7 @@ def _a2i_backend(
     notifier: Notifier,
     reporter: VerdictReporter,
     detector: RekognitionCall,
+    claims: Claims | None,
 ) -> A2IReviews:
     assert settings.a2i_flow_definition_arn  # checked by Settings for the a2i backend
     return A2IReviews(
@@ -132,4 +137,5 @@ def _a2i_backend(
         reporter=reporter,
         detector=detector,
         loops=loops,
+        claims=claims,
     )

@@ -16,6 +16,7 @@ from bot.adapters.slack import Notifier
 from bot.core.model import ChannelMode, ScanRequest, Trigger
 from bot.core.policy import Policy
 from bot.core.work import Lane, is_link
+from bot.orchestration.claims import Claims, Unshared
 from bot.orchestration.lanes import Lanes
 from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.review import ReviewBackend
@@ -49,6 +50,7 @@ class Pipeline:
         reviews: ReviewBackend | None,
         config: PipelineConfig,
         ledger: ReviewLedger | None = None,
+        claims: Claims | None = None,
     ) -> None:
         self._queue = queue
         self._policy = policy
@@ -63,6 +65,7 @@ class Pipeline:
             policy=policy,
             reviews=reviews,
             ledger=ledger or ReviewLedger(store),
+            claims=claims or Unshared(),
             alerts=lanes,
             bot_token=config.bot_token,
             link_timeout=config.link_timeout,
