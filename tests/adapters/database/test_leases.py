@@ -21,8 +21,8 @@ from bot.adapters.database.schema import scans
 from bot.adapters.database.workqueue import DatabaseWorkQueue
 from bot.core.model import ImageRef, Origin, ScanRequest, Trigger
 from bot.core.policy import DEFAULT_POLICY
-from bot.core.policy.fingerprint import policy_fingerprint
 from bot.core.policy.file import parse_policy
+from bot.core.policy.fingerprint import policy_fingerprint
 
 
 class Clock:
