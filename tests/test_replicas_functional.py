@@ -10,22 +10,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
+import psycopg
 import pytest
+from sqlalchemy import make_url
 
 from tests.fakes import slack_payloads as payloads
 from tests.fakes.images import make_image
 from tests.harness import (
     ALERTS,
+    FLAG_COLOR,
     GENERAL,
     POSTER,
     REVIEW_COLOR,
+    SIGNING_SECRET,
     Bot,
+    BotProcess,
     Stack,
     enable_a2i,
     http_bot,
     started_stack,
 )
+from tests.test_crash_functional import _alerts_per_name
+from tests.test_quota_gate import most_in_one_second
 from tests.test_review_slack_functional import OK, VIOLATION, _scan_id
 
 pytestmark = pytest.mark.postgres
@@ -33,8 +42,19 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 async def stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> AsyncIterator[Stack]:
+    async with started_stack(tmp_path, monkeypatch) as stack:
+        monkeypatch.setenv("DATABASE_URL", postgres_url)
+        stack.env["DATABASE_URL"] = postgres_url
+        yield stack
+
+
+@pytest.fixture
+async def a2i_stack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str, moto_url: str
 ) -> AsyncIterator[Stack]:
+    """The same, with moto for S3 and SQS."""
     async with started_stack(tmp_path, monkeypatch, moto_url=moto_url) as stack:
         monkeypatch.setenv("DATABASE_URL", postgres_url)
         stack.env["DATABASE_URL"] = postgres_url
@@ -84,11 +104,12 @@ async def test_two_deciding_votes_on_two_replicas_give_one_verdict(
 
 
 async def test_an_a2i_completion_event_delivered_to_every_replica_gives_one_verdict(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch, moto_url: str
+    a2i_stack: Stack, monkeypatch: pytest.MonkeyPatch, moto_url: str
 ) -> None:
     """Each replica consumes its own SQS queue, both targets of the status-change rule: the
     loop's end reaches both at once; one verdict, one reply, one alert update, both queues
     emptied."""
+    stack = a2i_stack
     a2i = enable_a2i(stack, monkeypatch, moto_url)
     assert a2i.queue_url is not None
     async with http_bot(stack) as one:
@@ -142,3 +163,118 @@ async def test_the_same_bytes_posted_on_two_replicas_at_once_cost_one_detector_c
         assert len(stack.alerts()) == 2  # each post gets its alert; the second links the first
         counts = await one.runtime.store.status_counts()
         assert counts == {"done": 2}
+
+
+async def test_work_goes_on_after_the_server_drops_every_connection(
+    stack: Stack, postgres_url: str
+) -> None:
+    """PostgreSQL ends every session of the replica (a restart, a fail-over: here
+    pg_terminate_backend): the next event is taken in and scanned on fresh connections, and
+    the background loops are all still running."""
+    async with http_bot(stack) as bot:
+        first = stack.upload(FLAG_COLOR, name="before.png")
+        assert (await bot.event(payloads.message_event(GENERAL, POSTER, files=[first])))[
+            "status"
+        ] == 200
+        await bot.idle()
+        database = make_url(postgres_url).database
+        with psycopg.connect(
+            make_url(postgres_url).set(database="postgres").render_as_string(False),
+            autocommit=True,
+        ) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                [database],
+            ).fetchone()
+        assert ended is not None
+        assert ended[0] >= 1
+        second = stack.upload(FLAG_COLOR, name="after.png", size=(330, 250))
+        assert (await bot.event(payloads.message_event(GENERAL, POSTER, files=[second])))[
+            "status"
+        ] == 200
+        await bot.idle(20)
+        assert stack.rekognition_calls() == 2
+        assert len(stack.alerts()) == 2
+        assert bot.runtime.supervisor.stopped == []
+
+
+BURST = 300
+QUOTA = 50
+
+
+async def test_three_serve_processes_share_a_burst_and_survive_a_sigkill(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three `modbot serve` processes on one PostgreSQL take a 300-event burst spread over
+    them; one is SIGKILLed mid-burst (the events it did not ack are retried on the others, as
+    Slack retries). Every image ends in exactly one alert, the dead replica's scans are taken
+    over within the lease with no restart, and Rekognition never saw more than the quota in
+    any one-second window."""
+    monkeypatch.setenv("MODBOT_REKOGNITION_TPS", str(QUOTA))
+    monkeypatch.setenv("MODBOT_LEASE_SECONDS", "3")
+    stack.aws.set_latency(0.2)
+    stack.aws.set_tps_quota(QUOTA)  # the emulator refuses what goes over, as Rekognition does
+    replicas = [BotProcess(stack) for _ in range(3)]
+    try:
+        await _burst_over(stack, replicas)
+    finally:  # no replica outlives the test, whatever happened
+        for replica in replicas:
+            if replica.process is not None and replica.process.returncode is None:
+                await replica.kill()
+
+
+async def _burst_over(stack: Stack, replicas: list[BotProcess]) -> None:
+    await asyncio.gather(*(replica.start(within=180) for replica in replicas))
+    victim, survivors = replicas[0], replicas[1:]
+    names = [f"burst-{n}.png" for n in range(BURST)]
+    events = [
+        payloads.message_event(
+            GENERAL,
+            POSTER,
+            files=[stack.upload(FLAG_COLOR, name=name, data=make_image(FLAG_COLOR, (100 + n, 90)))],
+        )
+        for n, name in enumerate(names)
+    ]
+    killed = asyncio.Event()
+    sending = asyncio.Semaphore(16)
+
+    async def deliver(n: int, event: dict[str, Any]) -> None:
+        """To replica n % 3; an event the dead replica did not ack goes to a live one."""
+        async with sending:
+            if n == BURST // 3:  # a third of the way through the burst
+                await victim.kill()
+                killed.set()
+            target = replicas[n % 3]
+            if target is victim and killed.is_set():
+                target = survivors[n % 2]
+            if await _post(target, event, retry=0) != 200:
+                assert await _post(survivors[n % 2], event, retry=1) == 200
+
+    await asyncio.gather(*(deliver(n, event) for n, event in enumerate(events)))
+    await stack.slack.wait_for(lambda: len(stack.alerts()) >= BURST, timeout=300)
+    counts = _alerts_per_name(stack, names)
+    assert {name: count for name, count in counts.items() if count != 1} == {}
+    calls = [call for call in stack.aws.calls if call.error is None]
+    assert len({call.sha256 for call in calls}) == BURST
+    assert [call.error for call in stack.aws.calls if call.error] == []  # never over quota
+    assert most_in_one_second([call.time for call in calls]) <= QUOTA
+    for survivor in survivors:
+        assert await survivor.terminate(within=60) == 0
+
+
+async def _post(replica: BotProcess, event: dict[str, Any], *, retry: int) -> int:
+    """The event as Slack sends it over HTTP; any failure to get an answer counts as no ack."""
+    raw, content_type = payloads.http_body("events", event)
+    headers = {**payloads.signed_headers(SIGNING_SECRET, raw), "Content-Type": content_type}
+    if retry:
+        headers["X-Slack-Retry-Num"] = str(retry)
+        headers["X-Slack-Retry-Reason"] = "http_error"
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{replica.url}/slack/events", data=raw.encode(), headers=headers) as got,
+        ):
+            return got.status
+    except aiohttp.ClientError:
+        return 0
