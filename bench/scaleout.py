@@ -151,7 +151,9 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         async def run(
             title: str, replicas: int, tps: float, n: int, database: str | None
         ) -> dict[str, Any]:
-            uploads = await load.upload_all(slack.url, title, images[:n])
+            # Names are bench-<letters>-NNNNN.jpg (bench.load.NAME): the title's letters only.
+            prefix = "".join(c for c in title if c.isalpha()) + "abcdefghij"[replicas % 10]
+            uploads = await load.upload_all(slack.url, prefix, images[:n])
             print(f"{title}: {replicas} replica(s), {n} events @ {tps:g} TPS ...", end=" ")
             started = time.monotonic()
             if database is None:
