@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.database.appeals import AppealStore
 from bot.adapters.database.bank import BankStore
+from bot.adapters.database.leases import DatabaseLeases
 from bot.adapters.database.removals import RemovalStore
+from bot.adapters.database.replicas import ReplicaRegistry
 from bot.adapters.database.retention import Retention
 from bot.adapters.database.reviews import ReviewStore
 from bot.adapters.database.scans import Store
@@ -43,9 +46,11 @@ from bot.core.errors import ConfigError
 from bot.core.metrics import Metrics
 from bot.core.pacing import scan_workers
 from bot.core.policy import Policy
+from bot.core.policy.fingerprint import policy_fingerprint
 from bot.orchestration.alert_view import AlertView
 from bot.orchestration.appeal import Appeals, RepostMemory
 from bot.orchestration.bank import HashBank
+from bot.orchestration.claims import Claims, Unshared
 from bot.orchestration.home import HomeTab
 from bot.orchestration.neardup import NearDuplicates, keep_pushing
 from bot.orchestration.pipeline import Pipeline, PipelineConfig
@@ -87,6 +92,11 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         store = Store.from_url(settings.sqlalchemy_url)
         stack.push_async_callback(store.close)
         await store.upgrade()
+        # One replica among any number on a shared database (PostgreSQL); SQLite: the only one.
+        shared = store.engine.dialect.name != "sqlite"
+        holder = uuid.uuid4().hex[:16]
+        leases = DatabaseLeases(store, holder=holder, seconds=settings.lease_seconds)
+        claims: Claims = leases if shared else Unshared()
         token = settings.slack_bot_token.get_secret_value()
         slack_session = await stack.enter_async_context(aiohttp.ClientSession(trust_env=False))
         client = web_client(token, settings.slack_api_url, slack_session)
@@ -112,6 +122,18 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         )
         stack.callback(detector.close)
         supervisor = Supervisor(settings.retry)
+        if shared:
+            registry = ReplicaRegistry(
+                store,
+                holder=holder,
+                policy=policy_fingerprint(policy),
+                lease_seconds=settings.lease_seconds,
+            )
+            await registry.beat()  # warns at once if live replicas run another policy
+            stack.push_async_callback(registry.leave)
+            supervisor.start("heartbeat", lambda: leases.keep_renewed(also=registry.beat))
+        else:
+            supervisor.start("heartbeat", leases.keep_renewed)
         near = await near_duplicates(settings, store, supervisor, slack_session, metrics)
         acting = await _acting(
             settings,
@@ -122,6 +144,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
             session=slack_session,
             metrics=metrics,
             bank=near.bank,
+            claims=claims,
         )
         reviews = await stack.enter_async_context(
             build_review_backend(
@@ -134,6 +157,7 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
                 metrics=metrics,
                 view=acting.view if acting else None,
                 follow_up=acting.removals if acting else None,
+                claims=claims,
             )
         )
         if acting is not None:
@@ -145,7 +169,10 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
         # The A2I `flow` trigger: every scan call carries a human loop named from the scan.
         flow = reviews.a2i if reviews.a2i is not None and reviews.a2i.detects else None
         pipeline = Pipeline(
-            queue=DatabaseWorkQueue(store),
+            queue=DatabaseWorkQueue(
+                store, holder=holder, lease_seconds=settings.lease_seconds, exclusive=not shared
+            ),
+            claims=claims,
             store=store,
             fetcher=fetcher,
             detector_for=flow.detector_for if flow is not None else one_detector(detector),
@@ -164,6 +191,10 @@ async def running(settings: Settings, policy: Policy) -> AsyncIterator[Runtime]:
                     workers=scan_workers(settings.rekognition_tps),
                     retry=retry,
                     note_interval=settings.note_interval_seconds,
+                    # Replicas: a dead one's scans are looked for well within a lease.
+                    sweep_interval=(
+                        min(retry.cap, max(0.5, settings.lease_seconds / 3)) if shared else None
+                    ),
                 ),
             ),
         )
@@ -235,6 +266,7 @@ async def _acting(
     session: aiohttp.ClientSession,
     metrics: Metrics,
     bank: HashBank | None,
+    claims: Claims,
 ) -> Acting | None:
     """The admin token's own client (Slack's API origin only: it never reaches the fetcher),
     checked at start, and what acts with it."""
@@ -267,6 +299,7 @@ async def _acting(
         retry=settings.retry,
         notify_poster=settings.notify_poster,
         metrics=metrics,
+        claims=claims,
     )
     appeals = Appeals(
         store=store,
@@ -279,6 +312,7 @@ async def _acting(
         memory=RepostMemory(review_store, bank),
         view=view,
         retry=settings.retry,
+        claims=claims,
     )
     return Acting(removals, appeals, view)
 

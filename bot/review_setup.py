@@ -18,6 +18,7 @@ from bot.adapters.slack import Notifier
 from bot.adapters.slack_directory import SlackDirectory
 from bot.core.metrics import NO_METRICS, Metrics
 from bot.orchestration.a2i_review import A2IConfig, A2IReviews
+from bot.orchestration.claims import Claims
 from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.review import ReviewBackend
 from bot.orchestration.slack_review import Reviewers, SlackVotes
@@ -48,6 +49,7 @@ async def build_review_backend(
     metrics: Metrics = NO_METRICS,
     view: AlertRender | None = None,
     follow_up: VerdictFollowUp | None = None,
+    claims: Claims | None = None,
 ) -> AsyncIterator[ReviewSetup]:
     """Build the configured backend and run its background work under `supervisor`.
 
@@ -66,6 +68,7 @@ async def build_review_backend(
         metrics=metrics,
         view=view,
         follow_up=follow_up,
+        claims=claims,
     )
     supervisor.start("verdict-reporter", reporter.run)
     setup: ReviewSetup
@@ -78,6 +81,7 @@ async def build_review_backend(
             reviewers=Reviewers(SlackDirectory(client), settings.reviewers),
             quorum=settings.review_quorum,
             remind_after=settings.review_remind_minutes * 60,
+            claims=claims,
         )
         tick = min(reminder_tick, settings.review_remind_minutes * 60)
         supervisor.start("review-reminders", lambda: votes.run_reminders(tick))
@@ -93,6 +97,7 @@ async def build_review_backend(
             notifier=notifier,
             reporter=reporter,
             detector=detector,
+            claims=claims,
         )
         supervisor.start("a2i-poller", a2i.run_poller)
         if settings.a2i_events_queue_url:
@@ -131,6 +136,7 @@ def _a2i_backend(
     notifier: Notifier,
     reporter: VerdictReporter,
     detector: RekognitionCall,
+    claims: Claims | None,
 ) -> A2IReviews:
     assert settings.a2i_flow_definition_arn  # checked by Settings for the a2i backend
     return A2IReviews(
@@ -146,4 +152,5 @@ def _a2i_backend(
         reporter=reporter,
         detector=detector,
         loops=loops,
+        claims=claims,
     )

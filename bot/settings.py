@@ -118,6 +118,8 @@ class Settings(BaseSettings):
 
     database_url: str = Field("sqlite:///modbot.db", alias="DATABASE_URL")
     retention_days: int = Field(90, ge=1, le=36_500, alias="MODBOT_RETENTION_DAYS")
+    # How long work a replica took stays its own without a heartbeat (PRODUCT §9).
+    lease_seconds: float = Field(60, ge=1, le=3600, alias="MODBOT_LEASE_SECONDS")
     port: int = Field(3000, ge=1, le=65535, alias="PORT")
     log_format: LogFormat = Field(LogFormat.TEXT, alias="MODBOT_LOG_FORMAT")
 

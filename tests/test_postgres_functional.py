@@ -90,9 +90,11 @@ async def test_sigkill_mid_burst_loses_and_doubles_nothing_on_postgresql(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_url: str, postgres_url: str
 ) -> None:
     """A real `modbot serve` process on PostgreSQL killed mid-burst and restarted: every
-    acked image is alerted exactly once (test_crash_functional)."""
+    acked image is alerted exactly once (test_crash_functional). The restarted process is a
+    new replica: it takes the dead one's scans once their leases (3 s here) have run out."""
     async with started_stack(tmp_path, monkeypatch, moto_url=moto_url) as stack:
         monkeypatch.setenv("MODBOT_REKOGNITION_TPS", "4")
+        monkeypatch.setenv("MODBOT_LEASE_SECONDS", "3")
         monkeypatch.setenv("DATABASE_URL", postgres_url)
         stack.aws.set_latency(0.2)
         await _sigkill_mid_burst(stack)

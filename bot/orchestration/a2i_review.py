@@ -24,6 +24,7 @@ from bot.core.errors import ModbotError, ReviewFailed
 from bot.core.model import AlertRef, Detection, ScanReport
 from bot.core.retry import RetryPolicy
 from bot.core.verdict import Verdict, a2i_answers, a2i_verdict
+from bot.orchestration.claims import Claims, Unshared
 from bot.orchestration.verdicts import VerdictReporter
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,10 @@ class A2IReviews:
         detector: RekognitionCall,
         loops: HumanLoops,
         retry: RetryPolicy,
+        claims: Claims | None = None,
     ) -> None:
         self._config = config
+        self._claims: Claims = claims or Unshared()
         self._retry = retry
         self._reviews = reviews
         self._notifier = notifier
@@ -218,7 +221,18 @@ class A2IReviews:
 
         Duplicates and late, out-of-order events change nothing. Transient AWS errors raise
         (the caller retries later); an output that cannot be used closes the review as failed.
+        Claimed: of the replicas that get the same event (or poll at once), one asks; the
+        others leave it (if that one dies midway, the poller asks again once its claim ends).
         """
+        claim = f"a2i:{name}"
+        if not await self._claims.take(claim):
+            return
+        try:
+            await self._check(name, via)
+        finally:
+            await asyncio.shield(self._claims.release(claim))
+
+    async def _check(self, name: str, via: str) -> None:
         review = await self._reviews.by_loop(name)
         if review is None or review.status != "open":
             return

@@ -23,6 +23,7 @@ from bot.core.messages import appeal as texts
 from bot.core.messages import removal as removal_texts
 from bot.core.retry import RetryPolicy
 from bot.orchestration.bank import HashBank
+from bot.orchestration.claims import Claims, Unshared
 from bot.orchestration.removal import AlertRender, Allowed, DirectMessages
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Appeals:
         view: AlertRender,
         retry: RetryPolicy,
         interval: float = 30.0,
+        claims: Claims | None = None,
     ) -> None:
         self._store = store
         self._removals = removals
@@ -91,6 +93,7 @@ class Appeals:
         self._view = view
         self._retry = retry
         self._interval = interval
+        self._claims: Claims = claims or Unshared()
         self._wake = asyncio.Event()
 
     async def may_appeal(self, scan_id: str, user: str) -> AppealStart:
@@ -148,6 +151,9 @@ class Appeals:
     async def work_pending(self) -> bool:
         done = True
         for appeal in [*await self._appeals.unposted(), *await self._appeals.unreported()]:
+            claim = f"appeal:{appeal.scan_id}"
+            if not await self._claims.take(claim):
+                continue  # another replica is telling it right now
             try:
                 if appeal.post_ts is None:
                     await self._post(appeal)
@@ -156,6 +162,8 @@ class Appeals:
             except Exception as exc:  # Slack down: the outbox keeps it for the next round
                 log.warning("appeal for %s not told yet: %r", appeal.scan_id, exc)
                 done = False
+            finally:
+                await asyncio.shield(self._claims.release(claim))
         return done
 
     async def _post(self, appeal: Appeal) -> None:

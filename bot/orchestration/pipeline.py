@@ -17,6 +17,7 @@ from bot.core.metrics import NO_METRICS, Metrics
 from bot.core.model import ChannelMode, ScanRequest, Trigger
 from bot.core.policy import Policy
 from bot.core.work import Lane, is_link
+from bot.orchestration.claims import Claims, Unshared
 from bot.orchestration.lanes import Lanes
 from bot.orchestration.ledger import ReviewLedger
 from bot.orchestration.neardup import NearDuplicates
@@ -54,6 +55,7 @@ class Pipeline:
         metrics: Metrics = NO_METRICS,
         removals: ScanRemovals | None = None,
         near: NearDuplicates | None = None,
+        claims: Claims | None = None,
     ) -> None:
         self._queue = queue
         self._policy = policy
@@ -68,6 +70,7 @@ class Pipeline:
             policy=policy,
             reviews=reviews,
             ledger=ledger or ReviewLedger(store),
+            claims=claims or Unshared(),
             alerts=lanes,
             bot_token=config.bot_token,
             link_timeout=config.link_timeout,

@@ -27,6 +27,7 @@ from bot.core.policy import Policy
 from bot.core.removal import Target, Why, removal_at_scan, removal_at_verdict, target_of
 from bot.core.retry import RetryPolicy
 from bot.core.verdict import Verdict
+from bot.orchestration.claims import Claims, Unshared
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Removals:
         notify_poster: bool,
         interval: float = 30.0,
         metrics: Metrics = NO_METRICS,
+        claims: Claims | None = None,
     ) -> None:
         self._store = store
         self._removals = removals
@@ -99,6 +101,7 @@ class Removals:
         self._notify = notify_poster
         self._interval = interval
         self._metrics = metrics
+        self._claims: Claims = claims or Unshared()
         self._wake = asyncio.Event()
 
     # -- who asks ---------------------------------------------------------------------------
@@ -220,8 +223,21 @@ class Removals:
                 wait = min(wait, due_in)
         return max(0.05, wait)
 
-    async def _advance(self, removal: Removal) -> float | None:
-        """Take one removal as far as it goes; the seconds until it is worth another look."""
+    async def _advance(self, listed: Removal) -> float | None:
+        """Take one removal as far as it goes; the seconds until it is worth another look.
+
+        Claimed: of several replicas reading the same outbox, one works a removal at a time,
+        and a dead one's claim expires (the intent recorded before the call covers the rest)."""
+        claim = f"removal:{listed.scan_id}"
+        if not await self._claims.take(claim):
+            return None  # another replica has it in hand
+        try:
+            removal = await self._removals.get(listed.scan_id)  # as it is now, not as listed
+            return None if removal is None else await self._advance_claimed(removal)
+        finally:
+            await asyncio.shield(self._claims.release(claim))
+
+    async def _advance_claimed(self, removal: Removal) -> float | None:
         now = time.time()
         if removal.status == "pending":
             if removal.not_before is not None and removal.not_before > now:

@@ -33,6 +33,7 @@ from bot.core.payloads import IMAGE_EXTENSIONS, claims_image, extension
 from bot.core.policy import Policy, decide, thresholds_for
 from bot.core.verdict import apply_history, flagged_by_partner
 from bot.core.work import WorkItem
+from bot.orchestration.claims import Claims, Unshared
 from bot.orchestration.neardup import NearDuplicates, Recognised
 from bot.orchestration.review import ReviewBackend
 
@@ -139,10 +140,12 @@ class ScanSteps:
         metrics: Metrics = NO_METRICS,
         removals: ScanRemovals | None = None,
         near: NearDuplicates | None = None,
+        claims: Claims | None = None,
     ) -> None:
         self._removals = removals  # set when SLACK_ADMIN_TOKEN is: alerts get a Remove button
         self._records = records
         self._metrics = metrics
+        self._claims: Claims = claims or Unshared()
         self._fetcher = fetcher
         self._detector_for = detector_for
         self._notifier = notifier
@@ -268,8 +271,15 @@ class ScanSteps:
         future: asyncio.Future[Detection] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            detection = await detector.detect(data, min_confidence)
-            await self._records.save_detection(sha256, detector.name, detection)
+            shared = await self._shared_detection(sha256, detector, min_confidence)
+            if shared is not None:
+                future.set_result(shared)
+                return shared, True
+            try:
+                detection = await detector.detect(data, min_confidence)
+                await self._records.save_detection(sha256, detector.name, detection)
+            finally:
+                await asyncio.shield(self._claims.release(_claim_name(sha256, detector.name)))
         except asyncio.CancelledError:
             future.cancel()  # shutting down: waiters are cancelled too and resume next start
             raise
@@ -282,6 +292,25 @@ class ScanSteps:
         finally:
             del self._inflight[key]
         return detection, False
+
+    async def _shared_detection(
+        self, sha256: str, detector: Detector, min_confidence: float
+    ) -> Detection | None:
+        """Claim the detector call for these bytes among replicas; while another replica holds
+        the claim, wait for the result it saves. None: the call is ours to make (claimed)."""
+        name = _claim_name(sha256, detector.name)
+        pause = CLAIM_POLL_SECONDS
+        while not await self._claims.take(name):
+            await asyncio.sleep(pause)  # its holder renews it while calling, or dies and loses it
+            pause = min(pause * 2, CLAIM_POLL_MAX_SECONDS)
+            stored = await self._records.detection(sha256, detector.name)
+            if stored is not None and stored.min_confidence <= min_confidence:
+                return stored
+        stored = await self._records.detection(sha256, detector.name)  # saved just before?
+        if stored is not None and stored.min_confidence <= min_confidence:
+            await self._claims.release(name)
+            return stored
+        return None
 
     async def _act(self, report: ScanReport, image: bytes, accepted_at: float | None) -> None:
         request = report.request
@@ -339,6 +368,16 @@ class ScanSteps:
         await self._records.complete_alert(report.scan_id, alert)
         self._alerts.alert_settled(report.scan_id)
         return alert
+
+
+# Waiting for another replica's detector call for the same bytes: it takes a fraction of a
+# second, so look soon, then less often.
+CLAIM_POLL_SECONDS = 0.05
+CLAIM_POLL_MAX_SECONDS = 1.0
+
+
+def _claim_name(sha256: str, detector: str) -> str:
+    return f"detect:{detector}:{sha256}"
 
 
 def _sha256(data: bytes) -> str:

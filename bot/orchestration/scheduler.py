@@ -39,7 +39,9 @@ class SchedulerConfig:
     crash_limit: int = 3  # starts that never ended (the process died) before giving up
     bug_limit: int = 3  # unexpected exceptions retried before they are reported
     note_interval: float = 5.0  # at most one "Could not scan" note per this many seconds
-    sweep_interval: float | None = None  # look for forgotten pending scans; None: retry.cap
+    # Look for pending scans nothing holds (forgotten here, or a dead replica's whose leases ran
+    # out); None: retry.cap.
+    sweep_interval: float | None = None
 
 
 class Scheduler:
@@ -169,7 +171,14 @@ class Scheduler:
     async def sweep_once(self) -> None:
         for item in await self._queue.waiting():
             if self.accepting and not self._lanes.holds(item.scan_id):
-                log.warning("scan %s was pending with nothing on it; queued again", item.scan_id)
+                if self._queue.shared:
+                    # Another replica's backlog, or a dead replica's scan whose lease ran out:
+                    # both are ours to help with; a claim decides who runs it.
+                    log.debug("scan %s pending and unleased; queued here too", item.scan_id)
+                else:
+                    log.warning(
+                        "scan %s was pending with nothing on it; queued again", item.scan_id
+                    )
                 self._resume(item)
 
     # -- one run ----------------------------------------------------------------------------

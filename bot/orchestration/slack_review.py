@@ -8,12 +8,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from bot.adapters.database.reviews import ReviewStore, VoteRule
+from bot.adapters.database.reviews import Review, ReviewStore, VoteRule
 from bot.adapters.database.scans import Store
 from bot.adapters.slack import Notifier, SlackUnavailable
 from bot.core import messages
 from bot.core.model import AlertRef, ScanReport
 from bot.core.slack_ids import is_user_group
+from bot.orchestration.claims import Claims, Unshared
 from bot.orchestration.review import VoteResult
 from bot.orchestration.verdicts import VerdictReporter
 
@@ -93,8 +94,10 @@ class SlackVotes:
         reviewers: Reviewers,
         quorum: int,
         remind_after: float,
+        claims: Claims | None = None,
     ) -> None:
         self._store = store
+        self._claims: Claims = claims or Unshared()
         self._reviews = reviews
         self._notifier = notifier
         self._reporter = reporter
@@ -129,20 +132,34 @@ class SlackVotes:
 
     async def remind(self) -> None:
         """Post a reminder under reviews left open longer than MODBOT_REVIEW_REMIND_MINUTES."""
-        now = time.time()
         for review in await self._reviews.open_reviews(self.name):
-            last = review.reminded_at or review.created_at
-            if now - last < self._remind_after:
-                continue
+            if self._due(review):
+                await self._remind(review)
+
+    def _due(self, review: Review) -> bool:
+        return time.time() - (review.reminded_at or review.created_at) >= self._remind_after
+
+    async def _remind(self, review: Review) -> None:
+        """One reminder per due time across replicas: claimed, and due still once claimed."""
+        claim = f"remind:{review.scan_id}"
+        if not await self._claims.take(claim):
+            return  # another replica is reminding
+        try:
+            current = await self._reviews.get(review.scan_id)
+            if current is None or current.status != "open" or not self._due(current):
+                return  # reminded (or decided) meanwhile
             alert = await self._store.alert_for(review.scan_id)
             if alert is None:
-                continue
+                return
+            waited = time.time() - review.created_at
             try:
-                await self._notifier.reply(alert, messages.review_reminder(now - review.created_at))
+                await self._notifier.reply(alert, messages.review_reminder(waited))
             except Exception as exc:  # Slack down or unreachable: the next tick tries again
                 log.warning("reminder for %s not posted: %r", review.scan_id, exc)
-                continue
+                return
             await self._reviews.mark_reminded(review.scan_id)
+        finally:
+            await asyncio.shield(self._claims.release(claim))
 
     async def run_reminders(self, tick: float) -> None:
         """Remind every `tick` seconds (run under the Supervisor, which restarts it on errors)."""

@@ -16,6 +16,7 @@ from bot.core.messages import SlackMessage
 from bot.core.metrics import NO_METRICS, Metrics
 from bot.core.retry import RetryPolicy
 from bot.core.verdict import Verdict
+from bot.orchestration.claims import Claims, Unshared
 
 
 class AlertRender(Protocol):
@@ -46,11 +47,13 @@ class VerdictReporter:
         metrics: Metrics = NO_METRICS,
         view: AlertRender | None = None,
         follow_up: VerdictFollowUp | None = None,
+        claims: Claims | None = None,
     ) -> None:
         self._view = view
         self._follow_up = follow_up
         self._store = store
         self._metrics = metrics
+        self._claims: Claims = claims or Unshared()
         self._reviews = reviews
         self._notifier = notifier
         self._retry = retry
@@ -83,6 +86,20 @@ class VerdictReporter:
         return reported_all
 
     async def _report(self, review: Review) -> None:
+        """Tell one review's outcome, claimed: of several replicas reading the same outbox, one
+        tells it; if that one dies midway, its claim expires and another takes over (the
+        reply's intent, below, keeps the thread from getting it twice)."""
+        claim = f"report:{review.scan_id}"
+        if not await self._claims.take(claim):
+            return  # another replica is telling it right now
+        try:
+            current = await self._reviews.get(review.scan_id)
+            if current is not None and not current.reported:  # not told meanwhile
+                await self._tell(current)
+        finally:
+            await asyncio.shield(self._claims.release(claim))
+
+    async def _tell(self, review: Review) -> None:
         alert = await self._store.alert_for(review.scan_id)
         if alert is not None:
             if review.verdict is not None:

@@ -14,6 +14,10 @@ from bot.core.work import WorkItem
 class WorkQueue(Protocol):
     holder: str  # who this process is when it claims work
 
+    @property
+    def shared(self) -> bool:
+        """Other processes (replicas) work this queue too."""
+
     async def open(self) -> None:
         """Before the first claim (a single-process queue voids leases of earlier lives)."""
 

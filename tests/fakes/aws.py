@@ -234,6 +234,10 @@ class AwsEmulator:
         """Default SQS queue for status-change events (auto-stops and calls without a queue)."""
         self.a2i.events_queue_url = url
 
+    def add_events_target(self, url: str) -> None:
+        """Another SQS queue the status-change rule targets (EventBridge fans out to each)."""
+        self.a2i.more_events_queues.append(url)
+
     def set_stop_delay(self, seconds: float | None) -> None:
         """Stopping -> Stopped after this delay; None keeps loops Stopping until stop_loop()."""
         self.a2i.stop_delay = seconds

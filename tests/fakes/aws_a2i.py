@@ -140,6 +140,7 @@ class A2iRuntime:
         self.loops: dict[str, HumanLoop] = {}  # by name; deleted loops are removed
         self.active_loop_limit: int | None = None
         self.events_queue_url: str | None = None  # default sink for status-change events
+        self.more_events_queues: list[str] = []  # further targets of the EventBridge rule
         self.stop_delay: float | None = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: list[asyncio.TimerHandle] = []
@@ -344,9 +345,11 @@ class A2iRuntime:
         if queue_url is None:
             return
         event = self._event(loop)
-        # At-least-once delivery: a duplicate is the very same event (same id) sent again.
-        for _ in range(2 if duplicate else 1):
-            await self.side.send(queue_url, event)
+        # At-least-once delivery: a duplicate is the very same event (same id) sent again. An
+        # EventBridge rule may have several targets (one queue per replica): each gets it.
+        for target in (queue_url, *self.more_events_queues):
+            for _ in range(2 if duplicate else 1):
+                await self.side.send(target, event)
 
     def begin_stop(self, loop: HumanLoop) -> None:
         """StopHumanLoop: InProgress -> Stopping, then Stopped after `stop_delay` (if set)."""

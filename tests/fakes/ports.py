@@ -244,6 +244,8 @@ class _Row:
 class FakeWorkQueue:
     """The WorkQueue port in memory, with leases, crash counts and the retry clock."""
 
+    shared = False  # one process works it
+
     def __init__(
         self, *, holder: str = "me", lease_seconds: float = 600.0, clock: FakeClock | None = None
     ) -> None:

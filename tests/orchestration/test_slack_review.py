@@ -3,9 +3,16 @@ refusals, and reviewers removed since they voted (fakes of the directory and the
 
 from __future__ import annotations
 
+import asyncio
+
+from sqlalchemy import update
+
+from bot.adapters.database.leases import DatabaseLeases
 from bot.adapters.database.reviews import ReviewStore
 from bot.adapters.database.scans import Store
+from bot.adapters.database.schema import reviews as reviews_table
 from bot.adapters.slack import SlackUnavailable
+from bot.core.messages.common import SlackMessage
 from bot.core.model import (
     AlertRef,
     Decision,
@@ -22,6 +29,7 @@ from bot.orchestration.review import VoteResult
 from bot.orchestration.slack_review import Reviewers, SlackVotes
 from bot.orchestration.verdicts import VerdictReporter
 from tests.fakes.ports import FakeDirectory, FakeNotifier
+from tests.orchestration.conftest import alerted_scan
 
 SHA = "b" * 64
 ALERT = AlertRef("CALERTS", "1.000001")
@@ -168,3 +176,50 @@ async def test_a_reviewer_removed_since_voting_no_longer_counts(
     assert review is not None
     assert review.verdict is not None
     assert set(review.verdict.reviewers) == {"U0MOD2", "U0MOD3"}
+
+
+class _SlowReplies(FakeNotifier):
+    """Slack answering a thread reply only when let go: a reminder stays in progress."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+        self.replying = asyncio.Event()
+
+    async def reply(
+        self, alert: AlertRef, message: SlackMessage, *, scan_id: str | None = None
+    ) -> None:
+        self.replying.set()
+        await self.go.wait()
+        await super().reply(alert, message, scan_id=scan_id)
+
+
+async def test_replicas_post_one_reminder_per_due_time(store: Store, reviews: ReviewStore) -> None:
+    """Two replicas' reminder loops on one overdue review: the one holding its lease posts;
+    the other skips it while that runs, and finds it no longer due afterwards."""
+    scan_id = await alerted_scan(store, "k", SHA, ts=ALERT.ts)
+    await reviews.open(scan_id, SHA, "slack")
+    async with store.write() as conn:  # opened ten seconds ago: due with a 5 s reminder
+        await conn.execute(update(reviews_table).values(created_at=reviews_table.c.created_at - 10))
+    slack = _SlowReplies()
+    one, two = (
+        SlackVotes(
+            store=store,
+            reviews=reviews,
+            notifier=slack,
+            reporter=VerdictReporter(store, reviews, slack, retry=RetryPolicy()),
+            reviewers=Reviewers(FakeDirectory(), []),
+            quorum=1,
+            remind_after=5,
+            claims=DatabaseLeases(store, holder=holder),
+        )
+        for holder in ("one", "two")
+    )
+    first = asyncio.create_task(one.remind())
+    await asyncio.wait_for(slack.replying.wait(), 5)
+    await two.remind()  # leased to one: skipped
+    slack.go.set()
+    await first
+    await two.remind()  # reminded just now: not due
+    [reminder] = slack.replies_to(ALERT)
+    assert reminder.startswith(":alarm_clock: Reminder: this review has been open for")

@@ -3,9 +3,13 @@ errors retried, and no second reply after a crash between posting and marking it
 
 from __future__ import annotations
 
+import asyncio
+
+from bot.adapters.database.leases import DatabaseLeases
 from bot.adapters.database.reviews import ReviewStore
 from bot.adapters.database.scans import Store
 from bot.adapters.slack import SlackUnavailable
+from bot.core.messages.common import SlackMessage
 from bot.core.model import AlertRef
 from bot.core.retry import RetryPolicy
 from bot.core.verdict import Verdict
@@ -89,3 +93,67 @@ async def test_no_second_reply_after_a_crash_between_post_and_mark(
     assert await _reporter(store, reviews, notifier).report_pending() is True  # a restart
     assert len(notifier.replies_to(ALERT)) == 1
     assert await reviews.unreported() == []
+
+
+class _SlowSlack(FakeNotifier):
+    """Slack answering the alert update only when let go: a report stays in progress."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+        self.updating = asyncio.Event()
+
+    async def update(self, alert: AlertRef, message: SlackMessage) -> None:
+        self.updating.set()
+        await self.go.wait()
+        await super().update(alert, message)
+
+
+async def test_replicas_reading_one_outbox_tell_a_verdict_once(
+    store: Store, reviews: ReviewStore
+) -> None:
+    """Two replicas' reporters at once: the one holding the report's lease tells it; the other
+    leaves it, and finds it told on its next round."""
+    slack = _SlowSlack()
+    scan = await _decided(store, reviews)
+    one, two = (
+        VerdictReporter(
+            store,
+            reviews,
+            slack,
+            retry=RetryPolicy(),
+            claims=DatabaseLeases(store, holder=holder, seconds=60),
+        )
+        for holder in ("one", "two")
+    )
+    first = asyncio.create_task(one.report_pending())
+    await asyncio.wait_for(slack.updating.wait(), 5)  # one is telling it now
+    assert await two.report_pending()  # nothing for two to do
+    slack.go.set()
+    assert await first
+    assert await two.report_pending()
+    assert [p.scan_id for p in slack.replies] == [scan]
+    assert len(slack.updates) == 1
+
+
+async def test_a_report_left_by_a_dead_replica_is_told_once_its_lease_ends(
+    store: Store, reviews: ReviewStore
+) -> None:
+    """The replica telling it died holding the lease: another replica tells it after expiry."""
+    clock = [1_000_000.0]
+    scan = await _decided(store, reviews)
+    dead = DatabaseLeases(store, holder="dead", seconds=60, clock=lambda: clock[0])
+    assert await dead.take(f"report:{scan}")
+    notifier = FakeNotifier()
+    alive = VerdictReporter(
+        store,
+        reviews,
+        notifier,
+        retry=RetryPolicy(),
+        claims=DatabaseLeases(store, holder="alive", seconds=60, clock=lambda: clock[0]),
+    )
+    assert await alive.report_pending()
+    assert notifier.replies == []
+    clock[0] += 61
+    assert await alive.report_pending()
+    assert [p.scan_id for p in notifier.replies] == [scan]

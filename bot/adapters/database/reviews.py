@@ -29,6 +29,7 @@ class Review:
     verdict: Verdict | None
     detail: str | None
     reminded_at: float | None
+    reported: bool = False  # its outcome has been told in Slack
 
 
 @dataclass(frozen=True)
@@ -312,4 +313,5 @@ def _review(row: Any) -> Review:
         verdict=verdict,
         detail=row["detail"],
         reminded_at=row["reminded_at"],
+        reported=bool(row["reported"]),
     )

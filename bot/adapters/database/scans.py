@@ -207,13 +207,16 @@ class Store:
         async with self.write() as conn:
             row = (
                 await conn.execute(
-                    select(scans.c.request, scans.c.attempts, scans.c.created_at).where(
-                        scans.c.id == scan_id, scans.c.status == "pending"
-                    )
+                    select(scans.c.request, scans.c.attempts, scans.c.created_at)
+                    .where(scans.c.id == scan_id, scans.c.status == "pending")
+                    # PostgreSQL: claims of one scan take turns on its row; a row another
+                    # replica is claiming or finishing right now is skipped, not waited for
+                    # (SQLite has one writer, and no FOR UPDATE).
+                    .with_for_update(skip_locked=True)
                 )
             ).first()
             if row is None:
-                return None
+                return None  # not pending, or another replica has its row in hand
             insert_new = insert_ignoring_duplicates(conn.dialect.name)
             await conn.execute(
                 insert_new(scan_runs).values(scan_id=scan_id, unfinished=0, failures=0, bugs=0)

@@ -248,4 +248,28 @@ bank_withdrawals = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("entry_id", Integer, nullable=False),
     Column("at", Float, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+# Leases on work other than scans (a verdict to report, a reminder due, an A2I loop's end, a
+# detector call for some bytes): taken by one replica, renewed while it works, claimable again
+# once expired. Rows exist only while the work is in hand.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(160), primary_key=True),  # "<kind>:<key>", e.g. "report:<scan id>"
+    Column("holder", String(64), nullable=False),
+    Column("until", Float, nullable=False),
+)
+Index("leases_holder", leases.c.holder)  # the heartbeat renews one holder's leases
+
+# The replicas working this database, and the policy each runs (a fingerprint), so a replica
+# started with a different policy is noticed. seen_at is renewed with the leases.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("holder", String(64), primary_key=True),
+    Column("policy", String(64), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
 )

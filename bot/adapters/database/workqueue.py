@@ -1,10 +1,15 @@
 """The work queue over the scans and scan_runs tables (SQLite or PostgreSQL).
 
 A claim is a lease: the item carries who holds it and until when, and an expired lease is
-claimable again. Today one process works a database (`exclusive`): at open it voids the leases
-of its own earlier lives, so a restart resumes everything at once. Several replicas on
-PostgreSQL (issue 10) are this class with `exclusive=False` and a claim that skips rows locked
-by another replica; orchestration does not change.
+claimable again. The holder renews its leases while it works (DatabaseLeases.renew, the
+heartbeat), so only a holder that died or lost the database loses them.
+
+SQLite serves one process (`exclusive`): at open it voids the leases of its own earlier lives,
+so a restart resumes everything at once. On PostgreSQL any number of replicas share the queue
+(`exclusive=False`): a lease held by another replica is never voided (it may be alive), a
+claim locks the scan's row with FOR UPDATE SKIP LOCKED so two replicas never wait on each
+other for one scan, and a dead replica's scans are taken up by the others' sweeps once its
+leases have expired.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from bot.adapters.database.scans import Store
 from bot.core.model import Decision, ScanRequest
 from bot.core.work import WorkItem
 
-DEFAULT_LEASE_SECONDS = 600.0
+DEFAULT_LEASE_SECONDS = 60.0  # MODBOT_LEASE_SECONDS
 
 
 class DatabaseWorkQueue:
@@ -35,6 +40,11 @@ class DatabaseWorkQueue:
         self._lease_seconds = lease_seconds
         self._exclusive = exclusive
         self._clock = clock
+
+    @property
+    def shared(self) -> bool:
+        """Other replicas work this queue too: pending work here may be theirs, in hand."""
+        return not self._exclusive
 
     async def open(self) -> None:
         if self._exclusive:
