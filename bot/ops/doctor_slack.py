@@ -22,6 +22,8 @@ BOT_SCOPES = (
     "files:read",
     "usergroups:read",
     "users:read",
+    "im:write",
+    "im:history",
 )
 ADMIN_SCOPES = ("chat:write", "files:write")  # PRODUCT §10: files.delete and chat.delete
 TIMEOUT_SECONDS = 10

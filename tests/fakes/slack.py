@@ -104,7 +104,6 @@ class FakeSlack:
         self.deleted_files: set[str] = set()
         self.deleted_messages: list[dict[str, Any]] = []
         self.views: list[dict[str, Any]] = []
-        self.published: list[dict[str, Any]] = []
         self._caller = "bot"  # whose token the call being handled carries: bot | admin
         # wall_clock_ts: message ts follow the real clock (as Slack's do) instead of counting up
         # from 1700000000, so a client that asks for history `oldest=` a real time finds them.
@@ -790,15 +789,6 @@ class FakeSlack:
             }
         self.views.append({"trigger_id": params["trigger_id"], "view": view})
         return {"ok": True, "view": {**view, "id": f"V0FAKE{len(self.views):04d}"}}
-
-    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
-        view = params.get("view")
-        if isinstance(view, str):
-            view = json.loads(view)
-        if not params.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
-            return {"ok": False, "error": "invalid_arguments"}
-        self.published.append({"user_id": params["user_id"], "view": view})
-        return {"ok": True, "view": view}
 
     def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         if not (params.get("channel") and params.get("timestamp") and params.get("name")):

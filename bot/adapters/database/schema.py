@@ -248,7 +248,6 @@ bank_withdrawals = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("entry_id", Integer, nullable=False),
     Column("at", Float, nullable=False),
-    Column("at", Float, nullable=False),
 )
 
 # Leases on work other than scans (a verdict to report, a reminder due, an A2I loop's end, a
