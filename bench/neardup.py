@@ -301,8 +301,9 @@ async def main() -> None:
         print("memory: 1,000,000 hashes in a fresh process ...", flush=True)
         results["memory"] = await asyncio.to_thread(_memory_child, 1_000_000)
     corpus = args.corpus or (100 if args.quick else 300)
-    if args.index_only:  # keep the quality figures of the last full run
-        results["quality"] = json.loads((RESULTS / "neardup.json").read_text())["quality"]
+    earlier = RESULTS / "neardup.json"
+    if args.index_only and earlier.exists():  # keep the quality figures of the last full run
+        results["quality"] = json.loads(earlier.read_text())["quality"]
     else:
         print(f"quality: {corpus} scenes x {len(TRANSFORMS)} transforms ...", flush=True)
         random.seed(0)
